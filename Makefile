@@ -1,0 +1,59 @@
+# One-command set-up, build and test of the workbook. Everything installs from nothing.
+#   make book   - create .venv, install, build the HTML book (execution cache on)
+#   make test   - same set-up, unit tests, then a forced, warnings-as-errors build
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BUILD_ENV := HBM_BOOK_BUILD=1 PYDEVD_DISABLE_FILE_VALIDATION=1
+FORCE_CONFIG := _build/_config_force.yml
+
+.PHONY: all book test unit build-force sysdeps install simulate clean help
+all: book
+
+help:
+	@echo "make book   build the HTML book in _build/html (creates .venv on first use)"
+	@echo "make test   unit tests + forced book build with warnings as errors"
+	@echo "make clean  remove _build (keeps .venv)"
+
+sysdeps:
+	@if ! command -v dot >/dev/null 2>&1 || ! ldconfig -p 2>/dev/null | grep -q libopenblas.so; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing system packages graphviz and libopenblas-dev with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz libopenblas-dev >/dev/null; \
+	  elif ! command -v dot >/dev/null 2>&1; then \
+	    echo "Graphviz 'dot' is missing: install it (Debian/Ubuntu: sudo apt-get install graphviz; macOS: brew install graphviz) and re-run make."; exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m ipykernel install --sys-prefix --name hbm --display-name "Python (hbm workbook)" >/dev/null
+	touch $(STAMP)
+
+install: sysdeps $(STAMP)
+
+simulate: install
+	$(BIN)/python -m hbm.simulate
+
+book: install
+	$(BUILD_ENV) $(BIN)/jupyter-book build . --path-output .
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+unit: install
+	$(BIN)/python -m pytest -q
+
+build-force: install
+	@mkdir -p _build
+	@sed 's/^  execute_notebooks: cache/  execute_notebooks: force/' _config.yml > $(FORCE_CONFIG)
+	@grep -q '^  execute_notebooks: force' $(FORCE_CONFIG) || { echo "could not switch _config.yml to forced execution"; exit 1; }
+	$(BUILD_ENV) HBM_SUMMARY_DIR=$(CURDIR)/_build/summary $(BIN)/jupyter-book build . --path-output . --config $(FORCE_CONFIG) --all -W -n --keep-going
+
+test: unit build-force
+	@echo "All tests passed; the book is at $(CURDIR)/_build/html/index.html"
+
+clean:
+	rm -rf _build

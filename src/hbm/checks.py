@@ -1,0 +1,71 @@
+"""Self-checks a student calls on their own answer.
+
+Each check compares the student's value with the worked solution's within a
+stated tolerance and returns a :class:`CheckResult` whose message says pass or
+fail and why, without revealing the reference value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of a self-check; prints as one line, and is truthy when it passed."""
+
+    name: str
+    passed: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'} [{self.name}] {self.message}"
+
+    def _repr_html_(self) -> str:
+        colour = "#1a7f37" if self.passed else "#cf222e"
+        return f'<pre style="color:{colour}">{self}</pre>'
+
+    __repr__ = __str__
+
+
+def check_close(name: str, answer, reference, *, atol: float = 0.0, rtol: float = 0.0, what: str = "value") -> CheckResult:
+    """Compare an answer with a reference within ``atol + rtol * |reference|``.
+
+    Parameters
+    ----------
+    name : str
+        Name of the check, shown in the message.
+    answer : float or array_like
+        The student's value(s).
+    reference : float or array_like
+        The reference value(s); never printed.
+    atol, rtol : float
+        Absolute and relative tolerance.
+    what : str
+        What the value is, for the message ("pooled mean", "slopes", ...).
+
+    Returns
+    -------
+    CheckResult
+    """
+    reference = np.asarray(reference, dtype=float)
+    try:
+        answer = np.asarray(answer, dtype=float)
+    except (TypeError, ValueError):
+        return CheckResult(name, False, f"the {what} must be a number or an array of numbers")
+    if answer.shape != reference.shape:
+        return CheckResult(name, False, f"the {what} should have shape {reference.shape}, got {answer.shape}")
+    if not np.all(np.isfinite(answer)):
+        return CheckResult(name, False, f"the {what} contains NaN or infinite values")
+    tol = atol + rtol * np.abs(reference)
+    off = np.abs(answer - reference) > tol
+    tolerance = f"tolerance {atol:g}" + (f" + {rtol:.0%} relative" if rtol else "")
+    if not off.any():
+        return CheckResult(name, True, f"the {what} agrees with the worked solution ({tolerance})")
+    where = "" if reference.ndim == 0 else f" at position(s) {np.flatnonzero(off.ravel()).tolist()}"
+    return CheckResult(name, False, f"the {what} is off by more than the {tolerance}{where}; check your working")

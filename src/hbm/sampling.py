@@ -1,0 +1,163 @@
+"""Sampling with the book's defaults, and convergence checks that can fail a build."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from numbers import Integral
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+DEFAULTS = {"draws": 1000, "tune": 1000, "chains": 4}
+"""The book's default sampler settings; every chapter may override them."""
+
+BUILD_ENV = "HBM_BOOK_BUILD"
+"""Environment variable set by the Makefile while the book is being built."""
+
+
+def in_book_build() -> bool:
+    """Return True while the notebook runs inside the book build (``make book``/``make test``)."""
+    return os.environ.get(BUILD_ENV, "") not in ("", "0")
+
+
+def sample(model: pm.Model, *, random_seed: int, **overrides) -> az.InferenceData:
+    """Sample a model with NUTS and the book's defaults.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        The model to sample.
+    random_seed : int
+        Required, so that every run of every notebook is reproducible.
+    **overrides
+        Any other keyword of :func:`pymc.sample` (``draws``, ``tune``,
+        ``chains``, ``target_accept``, ``nuts_sampler``, ...), overriding
+        :data:`DEFAULTS`.
+
+    Returns
+    -------
+    arviz.InferenceData
+        The posterior and the sampler statistics.
+
+    Notes
+    -----
+    Defaults: 4 chains of 1000 tuning and 1000 kept draws, run in as many
+    processes as there are CPU cores (at most one per chain), and the progress
+    bar shown in a live session but not during the book build.
+    """
+    if isinstance(random_seed, bool) or not isinstance(random_seed, Integral):
+        raise TypeError(f"random_seed must be an integer, got {random_seed!r}")
+    kwargs = {**DEFAULTS, "progressbar": not in_book_build()}
+    kwargs.update(overrides)
+    kwargs.setdefault("cores", min(kwargs["chains"], os.cpu_count() or 1))
+    return pm.sample(model=model, random_seed=int(random_seed), **kwargs)
+
+
+class ConvergenceError(RuntimeError):
+    """Raised by :func:`check_convergence` with ``strict=True`` when a check fails."""
+
+
+@dataclass
+class ConvergenceReport:
+    """The outcome of :func:`check_convergence`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per scalar parameter: ``r_hat``, ``ess_bulk``, ``ess_tail``
+        and ``ok``.
+    divergences : int
+        Number of divergent transitions after tuning, over all chains.
+    bfmi : numpy.ndarray
+        Estimated Bayesian fraction of missing information (E-BFMI), per chain.
+    failures : list of str
+        One line per failed check; empty when everything passed.
+    """
+
+    table: pd.DataFrame
+    divergences: int
+    bfmi: np.ndarray
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every check passed."""
+        return not self.failures
+
+    def summary(self) -> str:
+        """A short human-readable verdict."""
+        head = (f"{len(self.table)} parameters: max R-hat {self.table['r_hat'].max():.3f}, "
+                f"min bulk ESS {self.table['ess_bulk'].min():.0f}, min tail ESS {self.table['ess_tail'].min():.0f}, "
+                f"{self.divergences} divergences, min E-BFMI {np.min(self.bfmi):.2f}")
+        if self.ok:
+            return f"Converged. {head}."
+        return f"NOT converged. {head}.\n" + "\n".join(f"  - {f}" for f in self.failures)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{self.summary()}</pre>"
+
+
+def check_convergence(
+    idata: az.InferenceData,
+    var_names: list[str] | None = None,
+    *,
+    rhat_max: float = 1.01,
+    ess_min: float = 400,
+    max_divergences: int = 0,
+    bfmi_min: float = 0.3,
+    strict: bool = False,
+) -> ConvergenceReport:
+    """Check an MCMC run for convergence with ArviZ's diagnostics.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        Output of :func:`sample` (needs at least two chains).
+    var_names : list of str, optional
+        Variables to check; default every posterior variable. Names starting
+        with ``~`` are excluded, as in ArviZ.
+    rhat_max : float, default 1.01
+        Largest acceptable rank-normalised split R-hat (Vehtari et al. 2021).
+    ess_min : float, default 400
+        Smallest acceptable bulk and tail effective sample size.
+    max_divergences : int, default 0
+        Largest acceptable number of divergent transitions.
+    bfmi_min : float, default 0.3
+        Smallest acceptable E-BFMI of any chain.
+    strict : bool, default False
+        Raise :class:`ConvergenceError` listing every failure instead of
+        returning a failing report.
+
+    Returns
+    -------
+    ConvergenceReport
+        The per-parameter table and the list of failures.
+    """
+    diag = az.summary(idata, var_names=var_names, kind="diagnostics")
+    table = diag[["r_hat", "ess_bulk", "ess_tail"]].copy()
+    bad_rhat = ~(table["r_hat"] <= rhat_max)
+    bad_ess = ~((table["ess_bulk"] >= ess_min) & (table["ess_tail"] >= ess_min))
+    table["ok"] = ~(bad_rhat | bad_ess)
+
+    failures = [f"{name}: R-hat {row.r_hat:.3f} > {rhat_max}" for name, row in table[bad_rhat].iterrows()]
+    failures += [f"{name}: ESS bulk {row.ess_bulk:.0f} / tail {row.ess_tail:.0f} < {ess_min}"
+                 for name, row in table[bad_ess].iterrows()]
+    stats = idata.sample_stats
+    divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    if divergences > max_divergences:
+        failures.append(f"{divergences} divergent transitions (at most {max_divergences} allowed)")
+    bfmi = np.atleast_1d(az.bfmi(idata)) if "energy" in stats else np.array([np.nan])
+    low = np.flatnonzero(bfmi < bfmi_min)
+    if low.size:
+        failures.append(f"E-BFMI below {bfmi_min} in chain(s) {low.tolist()}: {np.round(bfmi[low], 2).tolist()}")
+
+    report = ConvergenceReport(table=table, divergences=divergences, bfmi=bfmi, failures=failures)
+    if strict and not report.ok:
+        raise ConvergenceError(report.summary())
+    return report
