@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed
 BUILD_ENV := HBM_BOOK_BUILD=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 FORCE_CONFIG := _build/_config_force.yml
 
-.PHONY: all book test unit build-force sysdeps install simulate clean help
+.PHONY: all book test unit build-force force-config chapter sysdeps install simulate clean help
 all: book
 
 help:
 	@echo "make book   build the HTML book in _build/html (creates .venv on first use)"
 	@echo "make test   unit tests + forced book build with warnings as errors"
+	@echo "make chapter NB=01_eight_schools   build one chapter alone, forced, warnings as errors"
 	@echo "make clean  remove _build (keeps .venv)"
 
 sysdeps:
@@ -46,11 +47,22 @@ book: install
 unit: install
 	$(BIN)/python -m pytest -q
 
-build-force: install
+force-config:
 	@mkdir -p _build
 	@sed 's/^  execute_notebooks: cache/  execute_notebooks: force/' _config.yml > $(FORCE_CONFIG)
 	@grep -q '^  execute_notebooks: force' $(FORCE_CONFIG) || { echo "could not switch _config.yml to forced execution"; exit 1; }
+
+build-force: install force-config
 	$(BUILD_ENV) HBM_SUMMARY_DIR=$(CURDIR)/_build/summary $(BIN)/jupyter-book build . --path-output . --config $(FORCE_CONFIG) --all -W -n --keep-going
+
+# Build one chapter alone (forced execution, warnings as errors) into _build/chapters/NB:
+#   make chapter NB=01_eight_schools
+chapter: install force-config
+	@test -f book/$(NB).ipynb || { echo "usage: make chapter NB=01_eight_schools (no book/$(NB).ipynb)"; exit 1; }
+	@printf 'format: jb-book\nroot: book/intro\nchapters:\n  - file: book/$(NB)\n  - file: book/references\n' > _build/_toc_$(NB).yml
+	$(BUILD_ENV) $(BIN)/jupyter-book build . --path-output _build/chapters/$(NB) --config $(FORCE_CONFIG) \
+	  --toc _build/_toc_$(NB).yml --all -W -n --keep-going
+	@echo "Chapter page: $(CURDIR)/_build/chapters/$(NB)/_build/html/book/$(NB).html"
 
 test: unit build-force
 	@echo "All tests passed; the book is at $(CURDIR)/_build/html/index.html"
