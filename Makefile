@@ -8,13 +8,14 @@ STAMP := $(VENV)/.installed
 BUILD_ENV := HBM_BOOK_BUILD=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 FORCE_CONFIG := _build/_config_force.yml
 
-.PHONY: all book test unit build-force force-config chapter sysdeps install simulate clean help
+.PHONY: all book test unit build-force force-config chapter student sysdeps install simulate clean help
 all: book
 
 help:
 	@echo "make book   build the HTML book in _build/html (creates .venv on first use)"
 	@echo "make test   unit tests + forced book build with warnings as errors"
 	@echo "make chapter NB=01_eight_schools   build one chapter alone, forced, warnings as errors"
+	@echo "make student  write the student edition (notebooks without solutions, data, hbm) to _build/student"
 	@echo "make clean  remove _build (keeps .venv)"
 
 sysdeps:
@@ -63,6 +64,10 @@ chapter: install force-config
 	$(BUILD_ENV) $(BIN)/jupyter-book build . --path-output _build/chapters/$(NB) --config $(FORCE_CONFIG) \
 	  --toc _build/_toc_$(NB).yml --all -W -n --keep-going
 	@echo "Chapter page: $(CURDIR)/_build/chapters/$(NB)/_build/html/book/$(NB).html"
+
+# The student edition for handing out: solutions replaced by stubs, outputs stripped (see src/hbm/student.py)
+student: install
+	$(BIN)/python -m hbm.student --out _build/student
 
 test: unit build-force
 	@echo "All tests passed; the book is at $(CURDIR)/_build/html/index.html"

@@ -1,0 +1,432 @@
+"""The student edition: the chapter notebooks with their worked solutions removed.
+
+``make student`` (``python -m hbm.student``) writes a self-contained folder,
+``_build/student/`` by default, with
+
+- every chapter notebook listed in ``_toc.yml``, where each cell tagged
+  ``solution`` becomes a stub (code: ``# YOUR CODE HERE`` and
+  ``raise NotImplementedError``; markdown: a prompt), adjacent solution cells of
+  one kind are merged into one stub, every output is stripped, and the
+  sphinx-exercise directives become plain Markdown that Jupyter shows
+  ("**Exercise 1.2 — Pooled estimate**" followed by the problem text);
+- a copy of the ``hbm`` package (with its self-checks) and a minimal
+  ``pyproject.toml``, so ``pip install -r requirements.txt`` installs it in
+  editable mode next to ``data/``, which its loaders read;
+- the ``data/`` folder, a ``requirements.txt`` without the book-building tools,
+  and a ``README.md`` with the set-up steps.
+
+Exercises are numbered as the book numbers them: chapter number (position in
+the numbered parts of ``_toc.yml``) and position of the exercise in the chapter.
+A chapter that breaks the coursework pattern (an untagged cell inside a
+solution block, a solution block left open, an exercise without a solution or
+self-check) raises :class:`ValueError` naming the notebook and cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository root (where ``_toc.yml``, ``book/``, ``data/`` and ``src/`` are)."""
+
+SOLUTION_TAG = "solution"
+CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError"
+MARKDOWN_STUB = "_Write your answer here._"
+CHECK_CALL = re.compile(r"\bhbm\.checks\.(\w+)\s*\(")
+
+# Tools that build or test the book; a student running the notebooks does not need them.
+BOOK_ONLY = {"jupyter-book", "sphinx-exercise", "sphinxcontrib-bibtex", "playwright", "pytest"}
+# What a student needs on top of the book's runtime requirements: a notebook front end, and
+# myst-nb, which hbm.report.glue uses to record the numbers quoted in the book's prose.
+STUDENT_EXTRA = ["jupyterlab", "myst-nb>=1.1,<2"]
+
+_OPEN = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}[ \t]*(?P<arg>.*?)\s*$")
+_OPTION = re.compile(r"^\s*:(?P<key>[\w-]+):\s*(?P<value>.*?)\s*$")
+_ROLE_REF = re.compile(r"\{(?:ref|numref|prf:ref)\}`(?:(?P<text>[^`<]*?)\s*<(?P<target>[^`>]+)>|(?P<label>[^`]+))`")
+EXERCISE_NAMES = {"exercise", "exercise-start"}
+REMOVED_NAMES = {"solution-start", "solution-end", "exercise-end"}
+
+
+@dataclass
+class Exercise:
+    """One exercise of a chapter, as the book numbers it."""
+
+    notebook: str
+    number: str
+    label: str
+    title: str
+    checks: list[str] = field(default_factory=list)
+
+    @property
+    def heading(self) -> str:
+        """The plain-Markdown heading used in the student edition."""
+        number = f" {self.number}" if self.number else ""
+        title = f" — {self.title}" if self.title else ""
+        return f"**Exercise{number}{title}**"
+
+
+@dataclass
+class _Directive:
+    name: str
+    arg: str
+    options: dict[str, str]
+    body: str
+    start: int  # first line (index) of the block in the cell
+    end: int  # last line (index), inclusive
+
+
+def _directives(text: str) -> list[_Directive]:
+    """Top-level MyST directive blocks (backtick or colon fences) of a Markdown text."""
+    lines = text.split("\n")
+    found, i = [], 0
+    while i < len(lines):
+        m = _OPEN.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        fence = m["fence"]
+        close = re.compile(rf"^ {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}\s*$")
+        j = i + 1
+        while j < len(lines) and not close.match(lines[j]):
+            j += 1
+        if j == len(lines) and m["name"] not in REMOVED_NAMES:
+            raise ValueError(f"directive {{{m['name']}}} opened on line {i + 1} is never closed")
+        inner = lines[i + 1 : j]
+        options, k = {}, 0
+        if inner and inner[0].strip() == "---":  # YAML option block
+            end = next((n for n in range(1, len(inner)) if inner[n].strip() == "---"), None)
+            if end is None:
+                raise ValueError(f"directive {{{m['name']}}} on line {i + 1} has an unclosed '---' option block")
+            options = {str(key): str(v) for key, v in (yaml.safe_load("\n".join(inner[1:end])) or {}).items()}
+            k = end + 1
+        else:
+            while k < len(inner) and (om := _OPTION.match(inner[k])):
+                options[om["key"]] = om["value"]
+                k += 1
+        body = "\n".join(inner[k:]).strip("\n")
+        found.append(_Directive(m["name"], m["arg"], options, body, i, min(j, len(lines) - 1)))
+        i = j + 1
+    return found
+
+
+def _tags(cell) -> set[str]:
+    return set(cell.get("metadata", {}).get("tags", []))
+
+
+def _is_solution(cell) -> bool:
+    return SOLUTION_TAG in _tags(cell)
+
+
+def _markdown_names(cell) -> list[str]:
+    return [d.name for d in _directives(cell.source)] if cell.cell_type == "markdown" else []
+
+
+def toc_chapters(root: str | Path = ROOT) -> list[tuple[Path, int | None]]:
+    """The chapter notebooks listed in ``_toc.yml`` with their chapter numbers.
+
+    Returns
+    -------
+    list of (pathlib.Path, int or None)
+        Each ``.ipynb`` file of the table of contents, in order, with its number
+        (position in the numbered parts, as the book numbers chapters) or
+        ``None`` in an unnumbered part.
+    """
+    root = Path(root)
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    out, number = [], 0
+    for part in toc.get("parts", [{"chapters": toc.get("chapters", []), "numbered": False}]):
+        for entry in part.get("chapters", []):
+            if "file" not in entry:
+                continue
+            numbered = bool(part.get("numbered"))
+            number += numbered
+            path = root / entry["file"]
+            if not path.suffix:
+                path = path.with_suffix(".ipynb")
+            if path.suffix == ".ipynb":
+                out.append((path, number if numbered else None))
+    return out
+
+
+def exercises(nb, chapter: int | None, name: str = "notebook") -> list[Exercise]:
+    """The exercises of one notebook, numbered as the book numbers them, with their self-check calls.
+
+    The check calls of an exercise are the ``hbm.checks.*`` calls in the code
+    cells after its last solution block and before the next exercise.
+    """
+    found: list[Exercise] = []
+    current = None
+    in_solution = False
+    for index, cell in enumerate(nb.cells):
+        for d in _directives(cell.source) if cell.cell_type == "markdown" else []:
+            if d.name in EXERCISE_NAMES:
+                n = sum(1 for e in found if e.number) + 1
+                numbered = "nonumber" not in d.options
+                number = (f"{chapter}.{n}" if chapter is not None else str(n)) if numbered else ""
+                current = Exercise(name, number, d.options.get("label", ""), d.arg)
+                found.append(current)
+            elif d.name in {"solution-start", "solution"}:
+                in_solution = d.name == "solution-start"
+                if current is not None:
+                    current.checks = []  # checks come after the (last) solution
+            elif d.name == "solution-end":
+                in_solution = False
+        if cell.cell_type == "code" and current is not None and not in_solution and not _is_solution(cell):
+            current.checks += CHECK_CALL.findall(cell.source)
+    return found
+
+
+def _convert_markdown(text: str, pending: list[Exercise], number_of: dict[str, str]) -> str:
+    """Turn the sphinx-exercise directives of a non-solution Markdown cell into plain Markdown.
+
+    ``pending`` holds the notebook's exercises not yet converted, in order; the
+    ones met in this cell are removed from it.
+    """
+    lines = text.split("\n")
+    replacements = []
+    for d in _directives(text):
+        if d.name in EXERCISE_NAMES:
+            heading = pending.pop(0).heading
+            new = [heading, ""] + d.body.split("\n") if d.body else [heading]
+        elif d.name == "solution":
+            new = [MARKDOWN_STUB]
+        elif d.name in REMOVED_NAMES:
+            new = []
+        else:
+            continue
+        replacements.append((d, new))
+    for d, new in reversed(replacements):
+        lines[d.start : d.end + 1] = new
+
+    def ref(m: re.Match) -> str:
+        if m["text"]:
+            return m["text"]
+        target = m["target"] or m["label"]
+        return f"Exercise {number_of[target]}" if number_of.get(target) else target
+
+    return _ROLE_REF.sub(ref, "\n".join(lines)).strip("\n")
+
+
+def student_notebook(nb, chapter: int | None, *, name: str = "notebook", number_of: dict[str, str] | None = None):
+    """Return the student version of a chapter notebook (the input is not changed).
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        The chapter notebook.
+    chapter : int or None
+        Its chapter number, used to number the exercises.
+    name : str
+        The notebook's name, for error messages.
+    number_of : dict of str to str, optional
+        Exercise label -> number for the whole book, to resolve cross-chapter
+        references such as ``{ref}`es-ex-pooled```.
+
+    Raises
+    ------
+    ValueError
+        If a cell inside a ``solution-start``/``solution-end`` block is not
+        tagged ``solution``, a block is not closed, or an exercise has no
+        solution or no self-check call after its solution.
+    """
+    found = exercises(nb, chapter, name)
+    for ex in found:
+        if not ex.checks:
+            raise ValueError(f"{name}: exercise {ex.number or ex.label} ({ex.title}) has no hbm.checks call after its solution")
+    numbers = dict(number_of or {})
+    numbers.update({e.label: e.number for e in found if e.label})
+    pending = list(found)
+
+    out = nbformat.v4.new_notebook()
+    out.metadata = {key: nb.metadata[key] for key in ("kernelspec", "language_info") if key in nb.metadata}
+    in_solution, has_solution = False, False
+    previous_stub = None
+    for index, cell in enumerate(nb.cells):
+        names = _markdown_names(cell)
+        where = f"{name}, cell {index}"
+        if "solution-start" in names:
+            if in_solution:
+                raise ValueError(f"{where}: solution-start inside an open solution block")
+            in_solution, has_solution = True, True
+        markers = set(names) & {"solution-start", "solution-end"}
+        if markers and (len(names) > 1 or _convert_markdown(cell.source, [], {}).strip()):
+            raise ValueError(f"{where}: a solution-start/solution-end cell must hold only that directive")
+        if in_solution and not _is_solution(cell) and not markers:
+            raise ValueError(f"{where}: a cell inside a solution block must be tagged 'solution'")
+        if "solution-end" in names:
+            if not in_solution:
+                raise ValueError(f"{where}: solution-end without solution-start")
+            in_solution = False
+
+        if _is_solution(cell):
+            if previous_stub == cell.cell_type:
+                continue  # adjacent solution cells of one kind become one stub
+            previous_stub = cell.cell_type
+            if cell.cell_type == "code":
+                out.cells.append(nbformat.v4.new_code_cell(CODE_STUB))
+            else:
+                out.cells.append(nbformat.v4.new_markdown_cell(MARKDOWN_STUB))
+            continue
+        if cell.cell_type == "markdown":
+            text = _convert_markdown(cell.source, pending, numbers)
+            if not text.strip():
+                continue  # a bare solution-start / solution-end marker
+            previous_stub = None
+            out.cells.append(nbformat.v4.new_markdown_cell(text))
+        elif cell.cell_type == "code":
+            previous_stub = None
+            tags = [t for t in cell.get("metadata", {}).get("tags", []) if not t.startswith("solution")]
+            out.cells.append(nbformat.v4.new_code_cell(cell.source, metadata={"tags": tags} if tags else {}))
+        else:  # raw cells are build-only (e.g. LaTeX); students do not need them
+            continue
+    if in_solution:
+        raise ValueError(f"{name}: a solution-start block is never closed with solution-end")
+    if found and not has_solution and not any(d for c in nb.cells for d in _markdown_names(c) if d == "solution"):
+        raise ValueError(f"{name}: has exercises but no solution blocks")
+    for i, cell in enumerate(out.cells):
+        cell["id"] = f"student-{i}"
+    return out
+
+
+def requirements(root: str | Path = ROOT) -> str:
+    """The student edition's ``requirements.txt``: the book's pinned runtime stack without build tools."""
+    keep = []
+    for line in (Path(root) / "requirements.txt").read_text().splitlines():
+        spec = line.split("#", 1)[0].strip()
+        if not spec or spec.startswith("-"):
+            continue
+        name = re.split(r"[<>=!~;\[ ]", spec, maxsplit=1)[0].lower()
+        if name not in BOOK_ONLY:
+            keep.append(spec)
+    lines = ["# Packages needed to run the workbook's notebooks (install into a Python >= 3.11 environment).", *keep, *STUDENT_EXTRA]
+    lines += ["# the workbook's helper package (data loaders, plotting style, self-checks), from this folder", "-e ."]
+    return "\n".join(lines) + "\n"
+
+
+PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=64"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "hbm"
+version = "{version}"
+description = "Helper package for the hierarchical Bayesian modelling workbook (student edition)"
+requires-python = ">=3.11"
+
+[tool.setuptools.packages.find]
+where = ["src"]
+"""
+
+README = """\
+# Hierarchical Bayesian Modelling — student edition
+
+The chapter notebooks of the workbook, without their worked solutions. Where
+the book shows a solution, you find a cell
+
+```python
+# YOUR CODE HERE
+raise NotImplementedError
+```
+
+(or "_Write your answer here._" for a written answer). Replace it with your
+own code, then run the cell after it: a self-check (`hbm.checks....`) that says
+PASS or FAIL, with its tolerance, without telling you the answer. Use the
+variable names the self-check call and the later cells use (`pooled_mean`, ...).
+
+## Set-up
+
+You need Python 3.11 or newer and Graphviz's `dot` (Debian/Ubuntu:
+`sudo apt-get install graphviz`; macOS: `brew install graphviz`). In this folder:
+
+```bash
+python3 -m venv .venv
+.venv/bin/python -m pip install -r requirements.txt     # Windows: .venv\\Scripts\\python
+.venv/bin/jupyter lab
+```
+
+`requirements.txt` installs the `hbm` helper package from `src/` in editable
+mode; its data loaders read the files in `data/` (described in `data/README.md`),
+so keep the folder's layout as it is.
+
+## Chapters
+
+{chapters}
+"""
+
+
+def export(out: str | Path, *, root: str | Path = ROOT, notebooks: list[tuple[Path, int | None]] | None = None) -> list[Exercise]:
+    """Write the student edition into ``out`` (which is replaced).
+
+    Parameters
+    ----------
+    out : str or pathlib.Path
+        The output folder; an existing folder is removed first.
+    root : str or pathlib.Path
+        The repository root whose ``src/hbm``, ``data/``, ``requirements.txt``
+        and (unless ``notebooks`` is given) ``_toc.yml`` are used.
+    notebooks : list of (path, chapter number), optional
+        The notebooks to export; by default the chapters of ``_toc.yml``.
+
+    Returns
+    -------
+    list of Exercise
+        Every exercise of the edition, with its number and self-check calls.
+    """
+    root, out = Path(root), Path(out)
+    chapters = toc_chapters(root) if notebooks is None else [(Path(p), c) for p, c in notebooks]
+    if not chapters:
+        raise ValueError("no chapter notebooks to export")
+    if out.resolve() in {root.resolve(), (root / "book").resolve()} or root.resolve().is_relative_to(out.resolve()):
+        raise ValueError(f"refusing to write the student edition over the repository: {out}")
+    books = []
+    for path, chapter in chapters:
+        if not path.is_file():
+            raise ValueError(f"chapter notebook {path} listed in _toc.yml does not exist")
+        books.append((path, chapter, nbformat.read(path, as_version=4)))
+    number_of, every = {}, []
+    for path, chapter, nb in books:
+        found = exercises(nb, chapter, path.name)
+        number_of.update({e.label: e.number for e in found if e.label})
+        every += found
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    listing = []
+    for path, chapter, nb in books:
+        student = student_notebook(nb, chapter, name=path.name, number_of=number_of)
+        nbformat.validate(student)
+        nbformat.write(student, out / path.name)
+        title = next((c.source.split("\n", 1)[0].lstrip("# ") for c in nb.cells if c.cell_type == "markdown"), path.stem)
+        listing.append(f"- `{path.name}`: {title}")
+    shutil.copytree(root / "data", out / "data", ignore=shutil.ignore_patterns(".*"))
+    shutil.copytree(root / "src" / "hbm", out / "src" / "hbm", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "student.py"))
+    from hbm import __version__
+
+    (out / "pyproject.toml").write_text(PYPROJECT.format(version=__version__))
+    (out / "requirements.txt").write_text(requirements(root))
+    (out / "README.md").write_text(README.format(chapters="\n".join(listing)))
+    return every
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: ``python -m hbm.student [--out _build/student]``."""
+    parser = argparse.ArgumentParser(prog="python -m hbm.student", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=str(ROOT / "_build" / "student"), help="output folder (replaced)")
+    parser.add_argument("--root", default=str(ROOT), help="repository root")
+    args = parser.parse_args(argv)
+    found = export(args.out, root=args.root)
+    print(f"Student edition written to {Path(args.out).resolve()}: {len(found)} exercises")
+    for e in found:
+        print(f"  {e.notebook}  Exercise {e.number or '-'} {e.title}  ->  {', '.join(e.checks)}")
+
+
+if __name__ == "__main__":
+    main()
