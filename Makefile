@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 BUILD_ENV := HBM_BOOK_BUILD=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 FORCE_CONFIG := _build/_config_force.yml
 
-.PHONY: all book test unit build-force force-config chapter student sysdeps install simulate clean help
+.PHONY: all book test unit build-force force-config chapter student sysdeps install simulate clean help \
+	browser check-book timings record-results reproducibility warm-rebuild benchmark-samplers
 all: book
 
 help:
@@ -16,6 +17,12 @@ help:
 	@echo "make test   unit tests + forced book build with warnings as errors"
 	@echo "make chapter NB=01_eight_schools   build one chapter alone, forced, warnings as errors"
 	@echo "make student  write the student edition (notebooks without solutions, data, hbm) to _build/student"
+	@echo "make timings  table of each notebook's execution time in the last build, with its budget"
+	@echo "make check-book  browser, budget and key-number tests of the built book (make test runs them)"
+	@echo "make reproducibility  two forced builds, then compare their key numbers"
+	@echo "make record-results  after a forced build: write chapter times and the key-number reference"
+	@echo "make warm-rebuild  time 'make book' with a warm execution cache and no change (must be < 60 s)"
+	@echo "make benchmark-samplers  PyMC NUTS against nutpie for each chapter's model (benchmarks/results)"
 	@echo "make clean  remove _build (keeps .venv)"
 
 sysdeps:
@@ -27,6 +34,14 @@ sysdeps:
 	    echo "Graphviz 'dot' is missing: install it (Debian/Ubuntu: sudo apt-get install graphviz; macOS: brew install graphviz) and re-run make."; exit 1; \
 	  fi; \
 	fi
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing Chromium (for the browser test of the book) with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+# The browser test drives the system Chromium (never one downloaded by Playwright)
+browser: sysdeps
+	@command -v chromium >/dev/null 2>&1 || { echo "Chromium is missing: the browser test needs it (Debian/Ubuntu: sudo apt-get install chromium)"; exit 1; }
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed")'
@@ -54,6 +69,7 @@ force-config:
 	@grep -q '^  execute_notebooks: force' $(FORCE_CONFIG) || { echo "could not switch _config.yml to forced execution"; exit 1; }
 
 build-force: install force-config
+	rm -rf _build/summary
 	$(BUILD_ENV) HBM_SUMMARY_DIR=$(CURDIR)/_build/summary $(BIN)/jupyter-book build . --path-output . --config $(FORCE_CONFIG) --all -W -n --keep-going
 
 # Build one chapter alone (forced execution, warnings as errors) into _build/chapters/NB:
@@ -69,7 +85,44 @@ chapter: install force-config
 student: install
 	$(BIN)/python -m hbm.student --out _build/student
 
-test: unit build-force
+# Tests of the built book (tests/book/): every page in headless Chromium (screenshots in
+# _build/screenshots/), the chapters' time budgets, the key numbers against the committed reference
+check-book: install browser
+	HBM_CHROMIUM=$$(command -v chromium) $(BIN)/python -m pytest -q -m book tests/book
+
+timings: install
+	@$(BIN)/python -m hbm_book.timings
+
+# After a forced build (make build-force or make test): record the chapter times (read by the
+# "For instructors" page) and the key numbers that the reproducibility test compares with
+record-results: install
+	$(BIN)/python -m hbm_book.timings --record benchmarks/results/chapter_times.json
+	$(BIN)/python -m hbm_book.keynumbers record _build/summary/key_numbers.json tests/book/key_numbers.reference.json
+
+# Two forced builds from scratch; their key numbers must be identical
+reproducibility: install force-config
+	rm -rf _build/repro && mkdir -p _build/repro
+	for run in 1 2; do \
+	  $(BUILD_ENV) HBM_SUMMARY_DIR=$(CURDIR)/_build/repro/run$$run $(BIN)/jupyter-book build . --path-output _build/repro/book \
+	    --config $(FORCE_CONFIG) --all -W -n --keep-going >_build/repro/build$$run.log 2>&1 \
+	    || { tail -30 _build/repro/build$$run.log; exit 1; }; \
+	  cp _build/repro/book/_build/exec_report.json _build/repro/run$$run/; \
+	done
+	$(BIN)/python -m hbm_book.keynumbers compare _build/repro/run1/key_numbers.json _build/repro/run2/key_numbers.json
+
+# `make book` twice: the first fills the execution cache, the second (timed) must take < 60 s
+warm-rebuild: install
+	$(MAKE) --no-print-directory book >/dev/null
+	@start=$$(date +%s%N); $(MAKE) --no-print-directory book >/dev/null; \
+	  ms=$$(( ($$(date +%s%N) - start) / 1000000 )); secs=$$(( ms / 1000 )).$$(printf %03d $$(( ms % 1000 ))); \
+	  echo "warm rebuild (make book, nothing changed): $$secs s"; \
+	  printf '{"warm_rebuild_seconds": %s, "date": "%s"}\n' "$$secs" "$$(date -Is)" > _build/warm_rebuild.json; \
+	  [ $$ms -lt 60000 ] || { echo "over the 60 s budget"; exit 1; }
+
+benchmark-samplers: install
+	$(BIN)/python benchmarks/samplers.py
+
+test: unit build-force check-book
 	@echo "All tests passed; the book is at $(CURDIR)/_build/html/index.html"
 
 clean:

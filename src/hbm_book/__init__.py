@@ -1,0 +1,63 @@
+"""Build tooling of the workbook: execution report, time budgets, reproducibility of key numbers.
+
+This package is kept separate from :mod:`hbm` so that the Sphinx build and the
+command-line tools import only the standard library (``import hbm`` loads PyMC).
+
+- :mod:`hbm_book.build_report`: a Sphinx extension that writes ``_build/exec_report.json``
+  (each notebook's execution time, the build's wall time, the machine).
+- :mod:`hbm_book.timings`: the chapter budgets, ``make timings`` and ``make record-results``.
+- :mod:`hbm_book.keynumbers`: compares two sets of glued key numbers (``make reproducibility``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from importlib import metadata
+
+PACKAGES = ("pymc", "pytensor", "numpy", "scipy", "arviz", "nutpie", "jupyter-book", "myst-nb")
+"""Packages whose versions are recorded with every measurement."""
+
+
+def machine_info() -> dict:
+    """Describe this machine and software stack, for recording beside measurements."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf8") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "hostname": platform.node(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def read_json(path, what: str) -> dict:
+    """Read a JSON file, or fail with a message saying how to produce it."""
+    try:
+        with open(path, encoding="utf8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing: {what}") from None
+
+
+def write_json(path, data: dict) -> None:
+    """Write ``data`` as indented JSON, creating the folder."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf8") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.write("\n")

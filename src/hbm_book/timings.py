@@ -1,0 +1,154 @@
+"""Chapter time budgets, the ``make timings`` table and the recorded chapter times.
+
+Usage::
+
+    python -m hbm_book.timings                      # print the table of the last build
+    python -m hbm_book.timings --record benchmarks/results/chapter_times.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hbm_book import read_json, write_json
+
+REPORT = "_build/exec_report.json"
+"""Where :mod:`hbm_book.build_report` writes the report of ``make book`` / ``make test``."""
+
+BUDGETS = {
+    "01_eight_schools": 180,
+    "02_five_districts": 180,
+    "03_dyson_spheres": 240,
+    "04_cepheids": 240,
+    "05_school_rankings": 360,
+}
+"""Longest acceptable execution time of each chapter, in seconds, on the reference 2-core machine."""
+
+OTHER_NOTEBOOK_BUDGET = 60
+"""Budget of any other executed page (appendices, front matter), in seconds."""
+
+BOOK_BUDGET = 12 * 60
+"""Longest acceptable wall time of a cold (forced) build of the whole book, in seconds."""
+
+WARM_BUDGET = 60
+"""Longest acceptable wall time of ``make book`` when nothing changed (execution cache warm)."""
+
+
+def stem(docname: str) -> str:
+    """``book/01_eight_schools`` -> ``01_eight_schools``."""
+    return docname.rsplit("/", 1)[-1]
+
+
+def budget(docname: str) -> float:
+    """The time budget of a notebook, in seconds."""
+    return BUDGETS.get(stem(docname), OTHER_NOTEBOOK_BUDGET)
+
+
+def load_report(path: str = REPORT) -> dict:
+    """Read the execution report of the last build."""
+    return read_json(path, "build the book first (make book, make build-force or make test)")
+
+
+def problems(report: dict, *, require_forced: bool = True) -> list[str]:
+    """Every way in which a build report breaks the budgets; empty when all is well.
+
+    Parameters
+    ----------
+    report : dict
+        The content of ``_build/exec_report.json``.
+    require_forced : bool, default True
+        Demand that the report comes from a forced build in which every chapter was
+        executed, so that its times and its total are those of a cold build.
+    """
+    build, notebooks = report["build"], report["notebooks"]
+    found = []
+    if require_forced and build["execution_mode"] != "force":
+        found.append(f"the last build used execution mode {build['execution_mode']!r}, not a forced "
+                     "build: run make build-force (or make test) first")
+    for chapter in BUDGETS:
+        key = f"book/{chapter}"
+        if key not in notebooks:
+            found.append(f"{chapter}: not in the build report (was it built?)")
+        elif require_forced and not notebooks[key]["executed_in_this_build"]:
+            found.append(f"{chapter}: not executed in the last build, so its time is not a cold time")
+    for docname, data in notebooks.items():
+        if not data["succeeded"]:
+            found.append(f"{stem(docname)}: execution failed ({data.get('method')})")
+        elif data["runtime"] is None:
+            found.append(f"{stem(docname)}: no execution time recorded")
+        elif data["runtime"] > budget(docname):
+            found.append(f"{stem(docname)}: executed in {data['runtime']:.0f} s, over its budget of "
+                         f"{budget(docname):.0f} s")
+    if require_forced and build["seconds"] > BOOK_BUDGET:
+        found.append(f"the whole build took {build['seconds']:.0f} s, over the budget of {BOOK_BUDGET} s")
+    return found
+
+
+def table(report: dict) -> str:
+    """The report as a plain-text table, one row per notebook, with the budgets."""
+    build, notebooks = report["build"], report["notebooks"]
+    rows = [("notebook", "seconds", "budget", "", "executed in this build", "mode")]
+    for docname, data in notebooks.items():
+        runtime = data["runtime"]
+        over = runtime is None or runtime > budget(docname) or not data["succeeded"]
+        rows.append((stem(docname), "-" if runtime is None else f"{runtime:.1f}", f"{budget(docname):.0f}",
+                     "OVER" if over else "ok", "yes" if data["executed_in_this_build"] else "no (cached)",
+                     str(data["method"])))
+    total = sum(d["runtime"] or 0 for d in notebooks.values())
+    rows.append(("all notebooks", f"{total:.1f}", "", "", "", ""))
+    rows.append(("whole build (wall)", f"{build['seconds']:.1f}",
+                 f"{BOOK_BUDGET}" if build["execution_mode"] == "force" else "",
+                 ("OVER" if build["seconds"] > BOOK_BUDGET else "ok") if build["execution_mode"] == "force" else "",
+                 f"{build['documents_read']} pages read", build["execution_mode"]))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i in (0, 4, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    lines.insert(len(lines) - 2, "-" * len(lines[0]))
+    machine = build["machine"]
+    load = machine.get("load_average")
+    lines.append(f"built {build['started']} on {machine['cpu']} ({machine['cores']} cores), "
+                 f"load average at the end {', '.join(f'{x:.2f}' for x in load) if load else 'unknown'}")
+    return "\n".join(lines)
+
+
+def chapter_times(report: dict) -> dict:
+    """The record written to ``benchmarks/results/chapter_times.json`` from a forced build.
+
+    Chapter stems map to execution seconds; ``build_seconds``, ``budgets`` and
+    ``machine`` describe the build.
+    """
+    found = problems(report, require_forced=True)
+    not_cold = [p for p in found if "not executed" in p or "execution mode" in p or "not in the build" in p]
+    if not_cold:
+        raise ValueError("the last build cannot be recorded: " + "; ".join(not_cold))
+    record = {stem(d): round(v["runtime"], 1) for d, v in report["notebooks"].items()}
+    record["build_seconds"] = round(report["build"]["seconds"], 1)
+    record["budgets"] = {**BUDGETS, "whole_build": BOOK_BUDGET}
+    record["machine"] = report["build"]["machine"]
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--report", default=REPORT, help="execution report (default %(default)s)")
+    parser.add_argument("--record", metavar="JSON", help="write the chapter times of the last forced build here")
+    args = parser.parse_args(argv)
+    try:
+        report = load_report(args.report)
+        print(table(report))
+        if args.record:
+            write_json(args.record, chapter_times(report))
+            print(f"wrote {args.record}")
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    found = problems(report, require_forced=report["build"]["execution_mode"] == "force")
+    for p in found:
+        print(f"budget: {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Tests of the BUILT book: they read ``_build/`` and run after the forced build (``make check-book``).
+
+Every test in this folder is marked ``book``; the plain unit-test run (``make unit``,
+``pytest``) deselects them through ``-m "not book"`` in ``pyproject.toml``, and
+``make check-book`` runs them with ``-m book``. Set ``HBM_BOOK_BUILD_DIR`` to test another
+build folder (default: ``_build`` of this repository; its ``_toc.yml`` is looked for in the
+folder's parent first).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from book_site import BUILD, HTML
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.book)
+
+
+@pytest.fixture(scope="session")
+def build_dir() -> Path:
+    """The build folder; fails (never skips) when the book has not been built."""
+    if not (HTML / "index.html").is_file():
+        pytest.fail(f"no built book in {HTML}: run `make build-force` (or `make test`) first")
+    return BUILD
