@@ -187,10 +187,10 @@ def test_synthetic_chapter_becomes_plain_markdown_with_stubs(synthetic):
     assert sources[9] == "**Exercise 3.3 — Why?**\n\nWhy does the mean differ from the median?"
     assert sources[10] == student.MARKDOWN_STUB
     assert len(nb.cells) == 12
-    assert [(e.number, e.label, e.title, e.checks) for e in found] == [
-        ("3.1", "syn-ex-mean", "Mean of the data", ["check_close"]),
-        ("3.2", "syn-ex-spread", "Spread", ["check_close"]),
-        ("3.3", "syn-ex-why", "Why?", ["check_close"]),
+    assert [(e.number, e.label, e.title, e.checks, e.code_answers, e.written_answers) for e in found] == [
+        ("3.1", "syn-ex-mean", "Mean of the data", ["check_close"], 1, 1),
+        ("3.2", "syn-ex-spread", "Spread", ["check_close"], 1, 0),
+        ("3.3", "syn-ex-why", "Why?", ["check_close"], 0, 1),
     ]
     assert (out / "data" / "eight_schools.csv").read_text() == (ROOT / "data" / "eight_schools.csv").read_text()
     assert (out / "src" / "hbm" / "checks.py").is_file() and not (out / "src" / "hbm" / "student.py").exists()

@@ -64,6 +64,10 @@ class Exercise:
     label: str
     title: str
     checks: list[str] = field(default_factory=list)
+    code_answers: int = 0
+    """Code stubs the student fills in (runs of adjacent solution code cells)."""
+    written_answers: int = 0
+    """Written answers (runs of adjacent solution Markdown cells, and ``{solution}`` directives)."""
 
     @property
     def heading(self) -> str:
@@ -165,8 +169,16 @@ def exercises(nb, chapter: int | None, name: str = "notebook") -> list[Exercise]
     found: list[Exercise] = []
     current = None
     in_solution = False
-    for index, cell in enumerate(nb.cells):
-        for d in _directives(cell.source) if cell.cell_type == "markdown" else []:
+    previous = None  # kind of the previous cell if it was a solution cell
+    for cell in nb.cells:
+        solution = _is_solution(cell)
+        if solution and current is not None and previous != cell.cell_type:
+            if cell.cell_type == "code":
+                current.code_answers += 1
+            else:
+                current.written_answers += 1
+        previous = cell.cell_type if solution else None
+        for d in _directives(cell.source) if cell.cell_type == "markdown" and not solution else []:
             if d.name in EXERCISE_NAMES:
                 n = sum(1 for e in found if e.number) + 1
                 numbered = "nonumber" not in d.options
@@ -177,9 +189,10 @@ def exercises(nb, chapter: int | None, name: str = "notebook") -> list[Exercise]
                 in_solution = d.name == "solution-start"
                 if current is not None:
                     current.checks = []  # checks come after the (last) solution
+                    current.written_answers += d.name == "solution"
             elif d.name == "solution-end":
                 in_solution = False
-        if cell.cell_type == "code" and current is not None and not in_solution and not _is_solution(cell):
+        if cell.cell_type == "code" and current is not None and not in_solution and not solution:
             current.checks += CHECK_CALL.findall(cell.source)
     return found
 
