@@ -37,7 +37,8 @@ def synthetic_notebook():
     )
     nb = new_notebook(
         cells=[
-            new_markdown_cell("# Synthetic chapter\n\nLoad the data and answer {ref}`syn-ex-mean`."),
+            new_markdown_cell("# Synthetic chapter\n\nLoad the data and answer {ref}`syn-ex-mean` {cite:p}`rubin1981`; "
+                              "the mean is {glue:text}`syn_mean:.2f`.\n\n```{note}\nA note.\n```"),
             new_code_cell("import hbm\nimport hbm.data\nx = [1.0, 2.0, 3.0]", execution_count=1,
                           outputs=[new_output("execute_result", data={"text/plain": "given output"}, execution_count=1)]),
             new_markdown_cell("## Means\n\n```{exercise} Mean of the data\n:label: syn-ex-mean\n\nCompute the **mean** of `x` as `mean_x`.\n```"),
@@ -177,7 +178,9 @@ def test_synthetic_chapter_becomes_plain_markdown_with_stubs(synthetic):
     chapters, out, found = synthetic
     nb = nbformat.read(out / chapters[0][0].name, as_version=4)
     sources = [c.source for c in nb.cells]
-    assert sources[0] == "# Synthetic chapter\n\nLoad the data and answer Exercise 3.1."
+    assert sources[0] == ("# Synthetic chapter\n\n" + student.mathjax_macros() + "\n\nLoad the data and answer Exercise 3.1 "
+                          "(Rubin 1981); the mean is `syn_mean`.\n\n> **Note**\n>\n> A note.")
+    assert student.mathjax_macros().startswith("$\\newcommand{\\N}")
     assert sources[2] == "## Means\n\n**Exercise 3.1 — Mean of the data**\n\nCompute the **mean** of `x` as `mean_x`."
     # two adjacent solution code cells become one stub; the markdown answer becomes a prompt
     assert sources[3:5] == [student.CODE_STUB, student.MARKDOWN_STUB]

@@ -3,7 +3,7 @@
 ``make student`` (``python -m hbm.student``) writes a self-contained folder,
 ``_build/student/`` by default, with
 
-- every chapter notebook listed in ``_toc.yml``, where each cell tagged
+- every chapter notebook (the numbered parts of ``_toc.yml``), where each cell tagged
   ``solution`` becomes a stub (code: ``# YOUR CODE HERE`` and
   ``raise NotImplementedError``; markdown: a prompt), adjacent solution cells of
   one kind are merged into one stub, every output is stripped, and the
@@ -133,30 +133,34 @@ def _markdown_names(cell) -> list[str]:
     return [d.name for d in _directives(cell.source)] if cell.cell_type == "markdown" else []
 
 
-def toc_chapters(root: str | Path = ROOT) -> list[tuple[Path, int | None]]:
-    """The chapter notebooks listed in ``_toc.yml`` with their chapter numbers.
+def toc_chapters(root: str | Path = ROOT) -> list[tuple[Path, int]]:
+    """The chapter notebooks: the ``.ipynb`` files in the numbered parts of ``_toc.yml``.
+
+    Back matter (unnumbered parts: the references, appendices such as the
+    sampler benchmarks, this page for instructors) is not coursework and is
+    left out of the student edition.
 
     Returns
     -------
-    list of (pathlib.Path, int or None)
-        Each ``.ipynb`` file of the table of contents, in order, with its number
-        (position in the numbered parts, as the book numbers chapters) or
-        ``None`` in an unnumbered part.
+    list of (pathlib.Path, int)
+        Each chapter notebook, in order, with its chapter number as the book
+        numbers it (position in the numbered parts).
     """
     root = Path(root)
     toc = yaml.safe_load((root / "_toc.yml").read_text())
     out, number = [], 0
-    for part in toc.get("parts", [{"chapters": toc.get("chapters", []), "numbered": False}]):
+    for part in toc.get("parts", []):
+        if not part.get("numbered"):
+            continue
         for entry in part.get("chapters", []):
             if "file" not in entry:
                 continue
-            numbered = bool(part.get("numbered"))
-            number += numbered
+            number += 1
             path = root / entry["file"]
             if not path.suffix:  # Jupyter Book finds the file whatever its suffix
                 path = path.with_suffix(".ipynb")
             if path.suffix == ".ipynb" and path.is_file():
-                out.append((path, number if numbered else None))
+                out.append((path, number))
     return out
 
 
@@ -197,9 +201,22 @@ def exercises(nb, chapter: int | None, name: str = "notebook") -> list[Exercise]
     return found
 
 
-def _convert_markdown(text: str, pending: list[Exercise], number_of: dict[str, str]) -> str:
-    """Turn the sphinx-exercise directives of a non-solution Markdown cell into plain Markdown.
+ADMONITIONS = {"note", "tip", "hint", "important", "warning", "caution", "attention", "danger", "error",
+               "seealso", "admonition"}
+_ROLE_GLUE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)(?::[^`]*)?`")
+_ROLE_CITE = re.compile(r"\{cite(?::(?P<kind>[a-z]+))?\}`(?P<keys>[^`]+)`")
+_ROLE_OTHER = re.compile(r"\{[\w:-]+\}`(?:(?P<text>[^`<]*?)\s*<[^`>]+>|(?P<plain>[^`]+))`")
 
+
+def _convert_markdown(text: str, pending: list[Exercise], number_of: dict[str, str],
+                      citations: dict[str, tuple[str, str]] | None = None) -> str:
+    """Turn the MyST of a non-solution Markdown cell into Markdown that Jupyter shows.
+
+    Exercise directives become a bold heading and their text; ``{solution}``
+    directives become the answer prompt; solution markers disappear;
+    admonitions become block quotes and ``{math}`` blocks display maths.
+    References to exercises read "Exercise 1.2", citations "Rubin (1981)" or
+    "(Rubin 1981)", and glued numbers show their key (the student computes them).
     ``pending`` holds the notebook's exercises not yet converted, in order; the
     ones met in this cell are removed from it.
     """
@@ -213,6 +230,11 @@ def _convert_markdown(text: str, pending: list[Exercise], number_of: dict[str, s
             new = [MARKDOWN_STUB]
         elif d.name in REMOVED_NAMES:
             new = []
+        elif d.name in ADMONITIONS:
+            title = d.arg if d.name == "admonition" else (d.arg or d.name.capitalize())
+            new = [f"> **{title}**" if title else ">", ">"] + [f"> {line}".rstrip() for line in d.body.split("\n")]
+        elif d.name == "math":
+            new = ["$$", d.body, "$$"]
         else:
             continue
         replacements.append((d, new))
@@ -225,10 +247,46 @@ def _convert_markdown(text: str, pending: list[Exercise], number_of: dict[str, s
         target = m["target"] or m["label"]
         return f"Exercise {number_of[target]}" if number_of.get(target) else target
 
-    return _ROLE_REF.sub(ref, "\n".join(lines)).strip("\n")
+    def cite(m: re.Match) -> str:
+        keys = [k.strip() for k in m["keys"].split(",")]
+        known = citations or {}
+        if m["kind"] == "t":
+            return ", ".join(f"{known[k][0]} ({known[k][1]})" if k in known else k for k in keys)
+        return "(" + "; ".join(f"{known[k][0]} {known[k][1]}" if k in known else k for k in keys) + ")"
+
+    text = _ROLE_REF.sub(ref, "\n".join(lines))
+    text = _ROLE_CITE.sub(cite, text)
+    text = _ROLE_GLUE.sub(lambda m: f"`{m[1]}`", text)
+    text = _ROLE_OTHER.sub(lambda m: m["text"] if m["text"] is not None else m["plain"], text)
+    return text.strip("\n")
 
 
-def student_notebook(nb, chapter: int | None, *, name: str = "notebook", number_of: dict[str, str] | None = None):
+def citations(bib: str | Path) -> dict[str, tuple[str, str]]:
+    """Author-year labels of a BibTeX file: key -> ("Gelman et al.", "2013")."""
+    from pybtex.database import parse_file
+
+    out = {}
+    for key, entry in parse_file(str(bib), bib_format="bibtex").entries.items():
+        people = entry.persons.get("author") or entry.persons.get("editor") or []
+        names = [" ".join(p.last_names).replace("{", "").replace("}", "") for p in people]
+        who = names[0] if len(names) == 1 else f"{names[0]} and {names[1]}" if len(names) == 2 else f"{names[0]} et al."
+        out[key] = (who or key, entry.fields.get("year", "n.d."))
+    return out
+
+
+def mathjax_macros(root: str | Path = ROOT) -> str:
+    """The book's MathJax macros (``_config.yml``) as ``\\newcommand`` lines for a notebook's first cell."""
+    config = yaml.safe_load((Path(root) / "_config.yml").read_text()) or {}
+    macros = (((config.get("sphinx") or {}).get("config") or {}).get("mathjax3_config") or {}).get("tex", {}).get("macros", {})
+    out = []
+    for name, value in macros.items():
+        body, nargs = (value[0], value[1]) if isinstance(value, list) else (value, 0)
+        out.append(f"$\\newcommand{{\\{name}}}" + (f"[{nargs}]" if nargs else "") + f"{{{body}}}$")
+    return " ".join(out)
+
+
+def student_notebook(nb, chapter: int | None, *, name: str = "notebook", number_of: dict[str, str] | None = None,
+                     citations: dict[str, tuple[str, str]] | None = None, macros: str = ""):
     """Return the student version of a chapter notebook (the input is not changed).
 
     Parameters
@@ -242,6 +300,11 @@ def student_notebook(nb, chapter: int | None, *, name: str = "notebook", number_
     number_of : dict of str to str, optional
         Exercise label -> number for the whole book, to resolve cross-chapter
         references such as ``{ref}`es-ex-pooled```.
+    citations : dict, optional
+        Author-year labels of the bibliography (see :func:`citations`).
+    macros : str, optional
+        MathJax ``\\newcommand`` definitions, put after the title of the first
+        Markdown cell so that the book's macros also work in Jupyter.
 
     Raises
     ------
@@ -288,7 +351,7 @@ def student_notebook(nb, chapter: int | None, *, name: str = "notebook", number_
                 out.cells.append(nbformat.v4.new_markdown_cell(MARKDOWN_STUB))
             continue
         if cell.cell_type == "markdown":
-            text = _convert_markdown(cell.source, pending, numbers)
+            text = _convert_markdown(cell.source, pending, numbers, citations)
             if not text.strip():
                 continue  # a bare solution-start / solution-end marker
             previous_stub = None
@@ -303,6 +366,10 @@ def student_notebook(nb, chapter: int | None, *, name: str = "notebook", number_
         raise ValueError(f"{name}: a solution-start block is never closed with solution-end")
     if found and not has_solution and not any(d for c in nb.cells for d in _markdown_names(c) if d == "solution"):
         raise ValueError(f"{name}: has exercises but no solution blocks")
+    first = next((c for c in out.cells if c.cell_type == "markdown"), None)
+    if macros and first is not None:
+        title, _, rest = first.source.partition("\n")
+        first.source = f"{title}\n\n{macros}\n\n{rest.lstrip()}".rstrip() if title.startswith("#") else f"{macros}\n\n{first.source}"
     for i, cell in enumerate(out.cells):
         cell["id"] = f"student-{i}"
     return out
@@ -413,8 +480,11 @@ def export(out: str | Path, *, root: str | Path = ROOT, notebooks: list[tuple[Pa
         shutil.rmtree(out)
     out.mkdir(parents=True)
     listing = []
+    bib = root / "book" / "references.bib"
+    labels = citations(bib) if bib.is_file() else {}
+    macros = mathjax_macros(root)
     for path, chapter, nb in books:
-        student = student_notebook(nb, chapter, name=path.name, number_of=number_of)
+        student = student_notebook(nb, chapter, name=path.name, number_of=number_of, citations=labels, macros=macros)
         nbformat.validate(student)
         nbformat.write(student, out / path.name)
         title = next((c.source.split("\n", 1)[0].lstrip("# ") for c in nb.cells if c.cell_type == "markdown"), path.stem)
