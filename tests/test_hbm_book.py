@@ -111,3 +111,34 @@ def test_html_fixes_drop_duplicate_scripts_and_set_a_theme_mode():
     context = {"script_files": scripts[:1], "default_mode": "dark"}
     html_fixes._fix_page(None, "page", "page.html", context, None)
     assert context["default_mode"] == "dark" and len(context["script_files"]) == 1
+
+
+def _run(wall, sampling, ess, posterior):
+    return {"model": "m", "wall_seconds": wall, "sampling_seconds": sampling,
+            "compile_and_setup_seconds": wall - sampling, "min_ess_bulk": ess, "ess_per_second": ess / sampling,
+            "ess_per_wall_second": ess / wall, "max_r_hat": 1.0, "divergences": 0, "n_free_parameters": 2,
+            "posterior": posterior}
+
+
+def test_sampler_table_verdicts_and_agreement(tmp_path):
+    from hbm_book import samplers
+
+    record = {"chapters": {
+        "01_a": {"pymc": _run(10.0, 5.0, 2000.0, {"x": [1.0, 0.1]}), "nutpie": _run(12.0, 1.0, 2000.0, {"x": [1.3, 0.0]})},
+        "05_b": {"pymc": _run(100.0, 95.0, 1000.0, {"x": [0.0, 0.1]}), "nutpie": _run(20.0, 5.0, 1000.0, {"x": [0.1, 0.1]})},
+        "03_c": {"pymc": {"error": "ImportError: no builder"}, "nutpie": {"error": "ImportError: no builder"}},
+    }}
+    table = samplers.table(record)
+    assert len(table) == 4 and table.loc[("05_b", "nutpie (numba)"), "wall (s)"] == 20.0
+    assert samplers.not_measured(record) == {"03_c / pymc": "ImportError: no builder",
+                                             "03_c / nutpie": "ImportError: no builder"}
+    notebook = {"cells": [{"cell_type": "code", "source": ["idata = sample(m, random_seed=1, nuts_sampler='nutpie')"]}]}
+    (tmp_path / "05_b.ipynb").write_text(json.dumps(notebook))
+    (tmp_path / "01_a.ipynb").write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": ["nuts_sampler='nutpie'"]}]}))
+    verdict = samplers.verdicts(record, book_dir=tmp_path)
+    assert verdict.loc["01_a", "faster end to end"] == "PyMC NUTS"
+    assert verdict.loc["05_b", "faster end to end"] == "nutpie (numba)"
+    assert verdict.loc["05_b", "wall ratio PyMC / nutpie"] == 5.0
+    assert verdict.loc["05_b", "chapter uses"] == "nutpie (numba)" and verdict.loc["01_a", "chapter uses"] == "PyMC NUTS"
+    agreement = samplers.agreement(record)
+    assert agreement["01_a"] == pytest.approx(3.0) and agreement["05_b"] == pytest.approx(0.1 / 0.1 / 2 ** 0.5)

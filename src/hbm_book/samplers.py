@@ -1,0 +1,91 @@
+"""Reading ``benchmarks/results/samplers.json`` (made by ``benchmarks/samplers.py``) for the appendix."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+SAMPLER_NAMES = {"pymc": "PyMC NUTS", "nutpie": "nutpie (numba)"}
+NUTPIE_CALL = re.compile(r"""nuts_sampler\s*=\s*["']nutpie["']""")
+
+
+def table(record: dict):
+    """One row per chapter and sampler: times, ESS and diagnostics; chapters not measured are left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by (chapter, sampler).
+    """
+    import pandas as pd
+
+    rows = []
+    for chapter, by_sampler in record["chapters"].items():
+        for sampler, r in by_sampler.items():
+            if "error" in r:
+                continue
+            rows.append({
+                "chapter": chapter, "sampler": SAMPLER_NAMES.get(sampler, sampler),
+                "free parameters": r["n_free_parameters"], "wall (s)": r["wall_seconds"],
+                "compile + setup (s)": r["compile_and_setup_seconds"], "sampling (s)": r["sampling_seconds"],
+                "min bulk ESS": r["min_ess_bulk"], "ESS/s sampling": r["ess_per_second"],
+                "ESS/s wall": r["ess_per_wall_second"], "max R-hat": r["max_r_hat"],
+                "divergences": r["divergences"],
+            })
+    columns = ["chapter", "sampler", "free parameters", "wall (s)", "compile + setup (s)", "sampling (s)",
+               "min bulk ESS", "ESS/s sampling", "ESS/s wall", "max R-hat", "divergences"]
+    return pd.DataFrame(rows, columns=columns).set_index(["chapter", "sampler"])
+
+
+def not_measured(record: dict) -> dict[str, str]:
+    """Chapter/sampler pairs that failed or were missing, with the reason."""
+    return {f"{c} / {s}": r["error"] for c, by in record["chapters"].items() for s, r in by.items() if "error" in r}
+
+
+def agreement(record: dict) -> dict[str, float]:
+    """Per chapter measured with both samplers: the largest difference of a posterior mean between
+    them, in units of its Monte Carlo standard error ``sqrt(mcse_pymc**2 + mcse_nutpie**2)``."""
+    out = {}
+    for chapter, by in record["chapters"].items():
+        p, n = by.get("pymc", {}).get("posterior"), by.get("nutpie", {}).get("posterior")
+        if not p or not n:
+            continue
+        z = [abs(p[k][0] - n[k][0]) / math.hypot(p[k][1], n[k][1]) for k in p.keys() & n.keys()
+             if math.hypot(p[k][1], n[k][1]) > 0]
+        if z:
+            out[chapter] = max(z)
+    return out
+
+
+def uses_nutpie(notebook: Path) -> bool:
+    """Whether a chapter notebook samples with nutpie anywhere (``nuts_sampler="nutpie"`` in a code cell)."""
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    return any(NUTPIE_CALL.search("".join(c["source"])) for c in cells if c["cell_type"] == "code")
+
+
+def verdicts(record: dict, book_dir: Path | None = None):
+    """Per chapter measured with both samplers: which is faster end to end, by how much, and what the chapter uses.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by chapter, with ``faster end to end``, ``wall ratio PyMC / nutpie``,
+        ``ESS/s ratio nutpie / PyMC`` and, when ``book_dir`` is given, ``chapter uses``.
+    """
+    import pandas as pd
+
+    rows = []
+    for chapter, by in record["chapters"].items():
+        p, n = by.get("pymc", {}), by.get("nutpie", {})
+        if "wall_seconds" not in p or "wall_seconds" not in n:
+            continue
+        row = {"chapter": chapter,
+               "faster end to end": SAMPLER_NAMES["nutpie"] if n["wall_seconds"] < p["wall_seconds"] else SAMPLER_NAMES["pymc"],
+               "wall ratio PyMC / nutpie": round(p["wall_seconds"] / n["wall_seconds"], 2),
+               "ESS/s ratio nutpie / PyMC": round(n["ess_per_second"] / p["ess_per_second"], 1)}
+        if book_dir is not None and (Path(book_dir) / f"{chapter}.ipynb").is_file():
+            row["chapter uses"] = SAMPLER_NAMES["nutpie" if uses_nutpie(Path(book_dir) / f"{chapter}.ipynb") else "pymc"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("chapter") if rows else pd.DataFrame()
