@@ -76,9 +76,107 @@ def check_close(name: str, answer, reference, *, atol: float = 0.0, rtol: float 
 # ---------------------------------------------------------------------------
 
 
+def _eight_schools():
+    from hbm import data, eight_schools
+
+    df = data.load_eight_schools()
+    return eight_schools, df["y"].to_numpy(), df["sigma"].to_numpy()
+
+
+def check_pooled_estimate(mean, sd) -> CheckResult:
+    """Chapter 1, exercise a: the inverse-variance weighted mean and its standard error."""
+    es, y, sigma = _eight_schools()
+    return check_close("pooled estimate", [mean, sd], es.pooled_estimate(y, sigma), atol=0.01,
+                       what="pooled mean and standard error")
+
+
+def check_pooled_extremes(p_min, p_max) -> CheckResult:
+    """Chapter 1, exercise a: the fractions of complete-pooling replications whose minimum is at
+    most, and whose maximum is at least, the observed one (simulation error allowed for)."""
+    es, y, sigma = _eight_schools()
+    ref = es.pooled_predictive_check(y, sigma, 200_000, random_seed=1)
+    return check_close("pooled extremes", [p_min, p_max], [ref["p_min"], ref["p_max"]], atol=0.03,
+                       what="tail fractions of the replicated minimum and maximum")
+
+
+def check_tau_quantiles(q025, q50, q975) -> CheckResult:
+    """Chapter 1, exercise b: 2.5%, 50% and 97.5% quantiles of tau under BDA3's uniform prior
+    (flat mu), from exact draws (Monte Carlo error allowed for)."""
+    es, y, sigma = _eight_schools()
+    ref = es.exact_tau_quantiles(y, sigma, [0.025, 0.5, 0.975])
+    return check_close("tau quantiles", [q025, q50, q975], ref, atol=0.3, rtol=0.08,
+                       what="quantiles of tau (uniform prior)")
+
+
+def check_posterior_means(mu_mean, tau_mean) -> CheckResult:
+    """Chapter 1, exercise c: posterior means of mu and tau with mu ~ Normal(0, 5) and
+    tau ~ HalfCauchy(5), against the model's exact posterior by quadrature."""
+    es, y, sigma = _eight_schools()
+    ref = es.exact_posterior_means(y, sigma, tau_prior=es.DEFAULT_TAU_PRIOR, mu_prior=es.DEFAULT_MU_PRIOR)
+    return check_close("posterior means", [mu_mean, tau_mean], [ref["mu"], ref["tau"]], atol=0.35,
+                       what="posterior means of mu and tau")
+
+
 # ---------------------------------------------------------------------------
 # Chapter 2: Five Districts
 # ---------------------------------------------------------------------------
+
+
+def _five_districts_exact(model: str):
+    from hbm import data, districts
+
+    return districts.exact_posterior(data.load_five_districts(), model)["lines"]
+
+
+def check_district_sizes(sizes) -> CheckResult:
+    """Number of schools per district, in district order A-E (a Series, dict or list)."""
+    from hbm import data
+
+    reference = data.load_five_districts()["district"].value_counts().sort_index()
+    if isinstance(sizes, dict):
+        sizes = [sizes.get(d, np.nan) for d in reference.index]
+    return check_close("fd-sizes", np.asarray(sizes, dtype=float), reference.to_numpy(), what="schools per district")
+
+
+def check_pooled_slope(slope: float) -> CheckResult:
+    """Posterior mean slope of the fully pooled model (points per hour), within 0.01."""
+    reference = _five_districts_exact("pooled").loc["beta", "mean"]
+    return check_close("fd-pooled-slope", slope, reference, atol=0.01, what="pooled slope")
+
+
+def check_district_slopes(slopes, *, model: str) -> CheckResult:
+    """Posterior mean slopes of districts A-E under the "unpooled" or "hierarchical" model, within 0.03."""
+    if model not in ("unpooled", "hierarchical"):
+        raise ValueError(f"model must be 'unpooled' or 'hierarchical', got {model!r}")
+    exact = _five_districts_exact(model)
+    reference = exact.loc[[i for i in exact.index if i.startswith("beta[")], "mean"].to_numpy()
+    return check_close(f"fd-{model}-slopes", slopes, reference, atol=0.03, what=f"{model} district slopes")
+
+
+def check_school_slopes(slopes) -> CheckResult:
+    """Posterior mean slope of each of the 27 schools (file order) under the hierarchical model, within 0.03."""
+    from hbm import data, districts
+
+    df = data.load_five_districts()
+    exact = _five_districts_exact("hierarchical")["mean"]
+    reference = exact.loc[[f"beta[{d}]" for d in districts.validate(df)["district"]]].to_numpy()
+    return check_close("fd-school-slopes", slopes, reference, atol=0.03, what="per-school slopes")
+
+
+def check_true_value_inside(interval, name: str) -> CheckResult:
+    """Whether the simulation's true value of a population parameter lies inside ``interval = (low, high)``."""
+    from hbm import data
+
+    population = data.load_truth("five_districts")["population"]
+    if name not in population:
+        raise ValueError(f"unknown population parameter {name!r}; choose one of {list(population)}")
+    try:
+        low, high = (float(v) for v in np.asarray(interval, dtype=float).ravel())
+    except (TypeError, ValueError):
+        return CheckResult("fd-recovery", False, "the interval must be two numbers (low, high)")
+    inside = low <= population[name] <= high
+    verdict = "contains" if inside else "does not contain"
+    return CheckResult("fd-recovery", inside, f"your interval for {name} {verdict} the true value")
 
 
 # ---------------------------------------------------------------------------
@@ -94,3 +192,55 @@ def check_close(name: str, answer, reference, *, atol: float = 0.0, rtol: float 
 # ---------------------------------------------------------------------------
 # Chapter 5: Ranking London schools
 # ---------------------------------------------------------------------------
+
+
+def check_schools_posterior(idata, *, source: str = "OpenBUGS-3.2.3") -> CheckResult:
+    """Chapter 5: posterior means of the 13 published nodes (beta[1..8], gamma[1..3], phi, theta)
+    within 0.25 published posterior sd of the published BUGS run."""
+    from hbm import data, rankings
+
+    try:
+        table = rankings.compare_with_published(idata, data.load_london_published(), source=source)
+    except (ValueError, KeyError, AttributeError, IndexError) as err:
+        return CheckResult("Schools posterior", False, f"could not read the posterior: {err}")
+    return check_close("Schools posterior", table["z"].to_numpy(), np.zeros(len(table)), atol=0.25,
+                       what="posterior means (in published posterior sds) of the 13 BUGS nodes")
+
+
+def check_school_ranks(ranks, idata) -> CheckResult:
+    """Chapter 5: mean rank of each school's intercept (1 = highest) from the posterior ``idata``."""
+    import pandas as pd
+
+    from hbm import rankings
+
+    ref = rankings.school_ranks(idata).set_index("school")["mean_rank"].sort_index()
+    if not isinstance(ranks, pd.DataFrame) or not {"school", "mean_rank"} <= set(ranks.columns):
+        return CheckResult("school ranks", False, "ranks must be a DataFrame with columns 'school' and 'mean_rank'")
+    got = ranks.set_index("school")["mean_rank"].reindex(ref.index)
+    return check_close("school ranks", got.to_numpy(), ref.to_numpy(), atol=0.01, what="mean ranks")
+
+
+def check_slope_sd(sd_slope_wishart, sd_slope_lkj, idata_wishart, idata_lkj) -> CheckResult:
+    """Chapter 5: posterior medians of the between-school sd of the LRT slope under the Wishart
+    prior (from ``Sigma``) and the LKJ prior (from ``sigma_alpha``), within 2%."""
+    try:
+        sigma = idata_wishart.posterior["Sigma"].values[..., 1, 1]
+        ref = [np.median(np.sqrt(sigma)), np.median(idata_lkj.posterior["sigma_alpha"].values[..., 1])]
+    except (KeyError, AttributeError, IndexError) as err:
+        return CheckResult("slope sd", False, f"could not read the posteriors: {err}")
+    return check_close("slope sd", [sd_slope_wishart, sd_slope_lkj], ref, rtol=0.02,
+                       what="between-school sds of the LRT slope (Wishart, LKJ)")
+
+
+def check_gibbs_agreement(idata_gibbs, idata_nuts) -> CheckResult:
+    """Chapter 5: the hand-written sampler's means of the 13 nodes within 0.25 posterior sd of NUTS'."""
+    from hbm import rankings
+
+    try:
+        gibbs = rankings.bugs_summary(idata_gibbs)
+    except (ValueError, KeyError, AttributeError, IndexError) as err:
+        return CheckResult("Gibbs sampler", False, f"could not read the Gibbs posterior: {err}")
+    nuts = rankings.bugs_summary(idata_nuts)
+    z = ((gibbs["mean"] - nuts["mean"]) / nuts["sd"]).to_numpy()
+    return check_close("Gibbs sampler", z, np.zeros(len(z)), atol=0.25,
+                       what="Gibbs posterior means (in NUTS posterior sds) of the 13 nodes")

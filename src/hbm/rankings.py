@@ -90,26 +90,73 @@ def _likelihood(d: dict, alpha, beta, theta, phi):
     pm.Normal("Y", mu=mu, tau=pt.exp(theta + phi * d["lrt"]), observed=d["y"], dims="pupil")
 
 
-def build_bugs_model(df: pd.DataFrame) -> pm.Model:
+def _segment_sum(onehot: np.ndarray, v):
+    """Per-school sums of the pupil rows of ``v`` (``onehot`` is the (M, N) school indicator)."""
+    return pt.dot(onehot, v)
+
+
+def _chol3(P):
+    """Cholesky factor entries of a batch of 3x3 SPD matrices (closed form, differentiable)."""
+    l11 = pt.sqrt(P[:, 0, 0])
+    l21, l31 = P[:, 1, 0] / l11, P[:, 2, 0] / l11
+    l22 = pt.sqrt(P[:, 1, 1] - l21**2)
+    l32 = (P[:, 2, 1] - l31 * l21) / l22
+    l33 = pt.sqrt(P[:, 2, 2] - l31**2 - l32**2)
+    return l11, l21, l31, l22, l32, l33
+
+
+def _marginal_loglik(d: dict, gamma, beta, T, theta, phi):
+    """log p(y | beta, gamma, T, theta, phi) with every school's alpha[j] integrated out.
+
+    For school j with residual ``r = y - X beta - Z gamma`` and pupil precisions ``W``,
+    ``alpha[j] - gamma ~ N(0, T^-1)`` integrates to
+    ``sum_p log N(r_p | 0, 1/w_p) + [log|T| - log|P_j| + b_j' P_j^-1 b_j] / 2`` with
+    ``P_j = T + Z_j' W_j Z_j`` and ``b_j = Z_j' W_j r_j``.
+    """
+    onehot = np.zeros((d["M"], len(d["y"])))
+    onehot[d["school"], np.arange(len(d["y"]))] = 1.0
+    ZZ = (d["Z"][:, :, None] * d["Z"][:, None, :]).reshape(-1, 9)
+    log_w = theta + phi * d["lrt"]
+    w = pt.exp(log_w)
+    r = d["y"] - pt.dot(d["X"], beta) - pt.dot(d["Z"], gamma)
+    pupils = 0.5 * pt.sum(log_w - w * r**2) - 0.5 * len(d["y"]) * np.log(2 * np.pi)
+    P = T[None, :, :] + _segment_sum(onehot, ZZ * w[:, None]).reshape((d["M"], 3, 3))
+    b = _segment_sum(onehot, d["Z"] * (w * r)[:, None])
+    l11, l21, l31, l22, l32, l33 = _chol3(P)
+    v1 = b[:, 0] / l11
+    v2 = (b[:, 1] - l21 * v1) / l22
+    v3 = (b[:, 2] - l31 * v1 - l32 * v2) / l33
+    logdet_P = 2 * (pt.log(l11) + pt.log(l22) + pt.log(l33))
+    return pupils + 0.5 * pt.sum(pt.log(pt.nlinalg.det(T)) - logdet_P + v1**2 + v2**2 + v3**2)
+
+
+def build_bugs_model(df: pd.DataFrame, *, marginalise_alpha: bool = True) -> pm.Model:
     """The BUGS Schools model with its Wishart prior, reparameterised for NUTS.
 
     ``T ~ Wishart(R, 3)`` in BUGS' parameterisation is the standard Wishart with 3 degrees of
     freedom and scale ``R^-1``. It is written with the Bartlett decomposition
     ``T = (L_R A)(L_R A)^T``, ``L_R = chol(R^-1)``, ``A`` lower triangular with
     ``A[i,i]^2 ~ ChiSquared(3 - i)`` (0-based ``i``) and standard-normal entries below the
-    diagonal; the school coefficients are non-centred, ``alpha[j] = gamma + L^-T z[j]`` with
-    ``L = L_R A`` and ``z[j] ~ Normal(0, I)``, which gives ``alpha[j] ~ MVNormal(gamma, T^-1)``.
+    diagonal.
 
     Parameters
     ----------
     df : pandas.DataFrame
         Pupil table of :func:`hbm.data.load_london_schools`.
+    marginalise_alpha : bool, default True
+        If True, the school coefficients are integrated out analytically (given the other
+        parameters the model is linear-Gaussian in ``alpha``), leaving 19 parameters for NUTS;
+        draw ``alpha`` afterwards with :func:`add_alpha_draws`, which gives exact draws from the
+        same joint posterior. If False, ``alpha`` is sampled non-centred,
+        ``alpha[j] = gamma + L^-T z[j]`` with ``L = L_R A`` and ``z[j] ~ Normal(0, I)``, so that
+        ``alpha[j] ~ MVNormal(gamma, T^-1)``.
 
     Returns
     -------
     pymc.Model
         Free variables ``beta`` (8), ``gamma`` (3), ``theta``, ``phi``, ``bartlett_c2``,
-        ``bartlett_z`` and ``z``; deterministics ``alpha`` (school, coef), ``T`` and ``Sigma``.
+        ``bartlett_z`` (and ``z`` when not marginalised); deterministics ``T``, ``Sigma``
+        (and ``alpha`` (school, coef) when not marginalised).
     """
     d = design(df)
     L_R = np.linalg.cholesky(np.linalg.inv(d["R"]))
@@ -127,10 +174,55 @@ def build_bugs_model(df: pd.DataFrame) -> pm.Model:
         T = pm.Deterministic("T", pt.dot(L, L.T), dims=("coef", "coef_bis"))
         L_inv = solve_triangular(L, pt.eye(3), lower=True)
         pm.Deterministic("Sigma", pt.dot(L_inv.T, L_inv), dims=("coef", "coef_bis"))
-        z = pm.Normal("z", 0.0, 1.0, dims=("school", "coef"))
-        alpha = pm.Deterministic("alpha", gamma + pt.dot(z, L_inv), dims=("school", "coef"))
-        _likelihood(d, alpha, beta, theta, phi)
+        if marginalise_alpha:
+            pm.Potential("Y_marginal", _marginal_loglik(d, gamma, beta, T, theta, phi))
+        else:
+            z = pm.Normal("z", 0.0, 1.0, dims=("school", "coef"))
+            alpha = pm.Deterministic("alpha", gamma + pt.dot(z, L_inv), dims=("school", "coef"))
+            _likelihood(d, alpha, beta, theta, phi)
     return model
+
+
+def add_alpha_draws(idata: az.InferenceData, df: pd.DataFrame, *, random_seed: int) -> az.InferenceData:
+    """Add exact draws of the school coefficients ``alpha`` to a marginalised posterior.
+
+    For every posterior draw of (beta, gamma, T, theta, phi), ``alpha[j]`` is drawn from its
+    Gaussian full conditional (the same one the Gibbs sampler of :mod:`hbm.gibbs` uses), so the
+    pairs are draws from the joint posterior.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        Posterior of ``build_bugs_model(df, marginalise_alpha=True)``.
+    df : pandas.DataFrame
+        The same pupil table.
+    random_seed : int
+        Seed of the draws.
+
+    Returns
+    -------
+    arviz.InferenceData
+        ``idata`` with ``alpha`` (chain, draw, school, coef) added to its posterior.
+    """
+    from hbm.gibbs import SchoolsGibbs, mvn_from_precision
+
+    post = idata.posterior
+    missing = [v for v in ("beta", "gamma", "T", "theta", "phi") if v not in post]
+    if missing:
+        raise ValueError(f"the posterior lacks the variable(s) {missing}")
+    sampler = SchoolsGibbs(df)
+    rng = np.random.default_rng(random_seed)
+    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+    flat = {k: post[k].values.reshape((n_chain * n_draw,) + post[k].shape[2:])
+            for k in ("beta", "gamma", "T", "theta", "phi")}
+    alpha = np.empty((n_chain * n_draw, sampler.M, 3))
+    for i in range(n_chain * n_draw):
+        state = {k: v[i] for k, v in flat.items()}
+        alpha[i] = mvn_from_precision(rng, *sampler.alpha_conditional(state))
+    post["alpha"] = (("chain", "draw", "school", "coef"), alpha.reshape(n_chain, n_draw, sampler.M, 3))
+    post = post.assign_coords(school=np.arange(1, sampler.M + 1), coef=ALPHA_COLUMNS)
+    idata.posterior = post
+    return idata
 
 
 def build_lkj_model(df: pd.DataFrame, *, eta: float = 2.0, scale_sd=(1.0, 0.1, 1.0)) -> pm.Model:
