@@ -21,12 +21,16 @@ def _toc_files(entries) -> list[str]:
     return files
 
 
+def toc_path() -> Path:
+    """``$HBM_BOOK_TOC`` if set, else ``_toc.yml`` beside the build folder, else the repository's."""
+    if os.environ.get("HBM_BOOK_TOC"):
+        return Path(os.environ["HBM_BOOK_TOC"]).resolve()
+    return BUILD.parent / "_toc.yml" if (BUILD.parent / "_toc.yml").is_file() else ROOT / "_toc.yml"
+
+
 def toc_pages() -> list[str]:
     """Every page of the table of contents, as docnames (``book/01_eight_schools``), in order."""
-    toc_path = BUILD.parent / "_toc.yml"
-    if not toc_path.is_file():
-        toc_path = ROOT / "_toc.yml"
-    toc = yaml.safe_load(toc_path.read_text())
+    toc = yaml.safe_load(toc_path().read_text())
     pages = [toc["root"]]
     for part in toc.get("parts", []):
         pages += _toc_files(part.get("chapters"))
@@ -36,5 +40,5 @@ def toc_pages() -> list[str]:
 
 def notebook_pages() -> list[str]:
     """The pages made from notebooks (the chapters and appendices): their source is an ``.ipynb``."""
-    toc_root = (BUILD.parent if (BUILD.parent / "_toc.yml").is_file() else ROOT)
-    return [p for p in toc_pages() if (toc_root / f"{p}.ipynb").is_file()]
+    source = BUILD.parent if (BUILD.parent / "_toc.yml").is_file() else ROOT
+    return [p for p in toc_pages() if (source / f"{p}.ipynb").is_file()]

@@ -4,7 +4,10 @@ Every test in this folder is marked ``book``; the plain unit-test run (``make un
 ``pytest``) deselects them through ``-m "not book"`` in ``pyproject.toml``, and
 ``make check-book`` runs them with ``-m book``. Set ``HBM_BOOK_BUILD_DIR`` to test another
 build folder (default: ``_build`` of this repository; its ``_toc.yml`` is looked for in the
-folder's parent first).
+folder's parent first) and ``HBM_BOOK_TOC`` to name the table of contents, e.g. for one chapter::
+
+    HBM_BOOK_BUILD_DIR=_build/chapters/01_eight_schools/_build HBM_BOOK_TOC=_build/_toc_01_eight_schools.yml \
+        .venv/bin/python -m pytest -m book tests/book/test_browser.py
 """
 
 from __future__ import annotations
