@@ -71,17 +71,39 @@ def test_a_chapter_check_fails_wrong_answers_without_showing_the_reference(name,
 
     monkeypatch.setattr(checks, "check_close", recording)
     func = getattr(checks, name)
-    params = [p for p in inspect.signature(func).parameters.values()
-              if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     assert func.__doc__, f"{name} needs a docstring saying which exercise it checks"
     for wrong in (1.0e6, -12345.678):
-        try:
-            result = func(*[wrong] * len(params))
-        except ValueError as err:  # refusing nonsense with a clear error is fine, if it does not leak either
-            result, message = None, str(err)
-        else:
-            assert isinstance(result, checks.CheckResult), f"{name} must return a CheckResult"
-            assert not result.passed, f"{name} passed the answer {wrong}"
-            message = str(result)
-        leaked = [s for ref in seen for value in ref for s in _renderings(value) if s in _without_tolerance(message)]
-        assert not leaked, f"{name}: the message {message!r} shows the reference ({leaked})"
+        for args, kwargs in _calls(func, wrong):
+            try:
+                result = func(*args, **kwargs)
+            except ValueError as err:  # refusing nonsense with a clear error is fine, if it does not leak either
+                message = str(err)
+            else:
+                assert isinstance(result, checks.CheckResult), f"{name} must return a CheckResult"
+                assert not result.passed, f"{name} passed the answer {wrong}"
+                message = str(result)
+            leaked = [s for ref in seen for value in ref for s in _renderings(value) if s in _without_tolerance(message)]
+            assert not leaked, f"{name}: the message {message!r} shows the reference ({leaked})"
+
+
+def _choices(param) -> list:
+    """Valid values of a check's option parameters (which model, which parameter), read from hbm."""
+    if param.name == "model":
+        return ["unpooled", "hierarchical"]
+    if param.name == "name":
+        from hbm import data
+
+        return list(data.load_truth("five_districts")["population"])
+    return [param.default] if param.default is not inspect.Parameter.empty else ["no-such-option"]
+
+
+def _calls(func, wrong: float):
+    """Calls of ``func`` with a wrong number for every answer, once for each valid option value."""
+    params = inspect.signature(func).parameters.values()
+    answers = [p for p in params if p.kind == p.POSITIONAL_OR_KEYWORD and p.annotation not in (str, "str")
+               and p.default is inspect.Parameter.empty]
+    options = [p for p in params if p not in answers and p.default is inspect.Parameter.empty]
+    calls = [({}, [])]
+    for p in options:
+        calls = [({**kw, p.name: v}, []) for kw, _ in calls for v in _choices(p)]
+    return [([wrong] * len(answers), kw) for kw, _ in calls]
