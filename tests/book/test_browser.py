@@ -32,7 +32,10 @@ CHROMIUM = os.environ.get("HBM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ALLOWED_STDERR_TAG = "expected-warning"
-WARNING_TEXT = re.compile(r"warn|traceback|\berror\b|exception", re.IGNORECASE)
+# Python warnings and logged WARNING/ERROR lines, plus PyMC's sampler warnings, which it logs
+# without the word "warning" (divergences, R-hat, ESS, tree depth).
+WARNING_TEXT = re.compile(r"warn|traceback|\berror\b|exception|divergences? after tuning|rhat statistic is larger"
+                          r"|effective sample size per chain is smaller|maximum tree depth", re.IGNORECASE)
 
 PAGES = toc_pages()
 NOTEBOOKS = notebook_pages()
