@@ -6,6 +6,7 @@ whatever state the book is in) and on the book's own chapters from ``_toc.yml``.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import os
@@ -216,6 +217,60 @@ def test_every_exercise_ends_with_its_self_check(edition, request):
             calls = [name for names in calls for name in names]
             assert calls and calls == ex.checks, f"{path.name}: exercise {ex.number} does not end with its self-check"
             assert all(hasattr(student_checks(out), name) for name in calls)
+
+
+def _names(source: str, ctx) -> set[str]:
+    """Names a cell's code binds (``ast.Store``, also defs and imports) or reads (``ast.Load``)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython magics: nothing to learn from the cell
+        return set()
+    out = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)}
+    if ctx is ast.Store:
+        out |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        out |= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                for a in n.names}
+    return out
+
+
+def _unknown_names(chapters) -> list[str]:
+    """Names of a solution that a self-check cell reads but its exercise text never mentions."""
+    problems = []
+    for path, _ in chapters:
+        text, defined, given = None, set(), set()
+        for cell in nbformat.read(path, as_version=4).cells:
+            solution = student.SOLUTION_TAG in cell.metadata.get("tags", [])
+            if cell.cell_type == "markdown" and not solution:
+                for d in student._directives(cell.source):
+                    if d.name in student.EXERCISE_NAMES:
+                        text, defined = d.arg + "\n" + d.body, set()
+            if cell.cell_type != "code":
+                continue
+            if solution:
+                defined |= _names(cell.source, ast.Store)
+                continue
+            if text is not None and student.CHECK_CALL.search(cell.source):
+                needed = (_names(cell.source, ast.Load) & defined) - given
+                missing = sorted(n for n in needed if not re.search(rf"\b{re.escape(n)}\b", text))
+                if missing:
+                    problems.append(f"{path.name}, exercise '{text.splitlines()[0]}': the check cell reads {missing}")
+            given |= _names(cell.source, ast.Store)
+    return problems
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_each_self_check_reads_only_names_its_exercise_asks_for(edition, request):
+    """A student replaces the solution by their own code, so a self-check cell may only read names of the
+    solution that the exercise text tells the student to define (e.g. "call them `pooled_mean` ...")."""
+    chapters, _, _ = request.getfixturevalue(edition)
+    problems = _unknown_names(chapters)
+    assert not problems, "names a student cannot know:\n" + "\n".join(problems)
+
+
+def test_a_check_reading_an_unannounced_name_is_found(tmp_path):
+    cells = [EXERCISE, START, new_code_cell("a = 1\nhelper = 2", metadata=SOL), END,
+             new_code_cell("hbm.checks.check_close('a', a + helper, 3.0, atol=0.1)")]
+    assert _unknown_names(_write(tmp_path, cells)) == ["bad.ipynb, exercise 'E': the check cell reads ['a', 'helper']"]
 
 
 def student_checks(out: Path):
