@@ -84,6 +84,15 @@ def test_keynumbers_identical_and_different():
     assert keynumbers.differences({"x": 1.0}, {"x": "1.0"}) == ["x: expected 1.0, got '1.0'"]
 
 
+def test_timing_keys_are_left_out():
+    assert keynumbers.is_timing("es_chapter_seconds") and keynumbers.is_timing("ls_sweep_vec_ms")
+    assert keynumbers.is_timing("ls_nuts_ess_per_s") and keynumbers.is_timing("ls_speed_ratio")
+    assert keynumbers.is_timing("ins_total_minutes")
+    assert not keynumbers.is_timing("es_pooled_mean") and not keynumbers.is_timing("ls_n_schools")
+    assert keynumbers.differences({"a_seconds": 1.0, "m": 2.0}, {"a_seconds": 9.0, "m": 2.0}) == []
+    assert keynumbers.differences({"a_seconds": 1.0}, {}) == []
+
+
 def test_keynumbers_cli(tmp_path):
     summary = tmp_path / "key_numbers.json"
     summary.write_text(json.dumps({"es_mean": 1.5}))

@@ -21,6 +21,15 @@ from hbm_book import machine_info, read_json, write_json
 RTOL = 1e-9
 """Relative tolerance for floats: far below any Monte Carlo error, above last-digit JSON noise."""
 
+TIMING_SUFFIXES = ("_seconds", "_ms", "_minutes", "_per_s")
+"""Glue keys that end like this (or contain ``speed``) are measured times or speeds, which differ
+from run to run by nature; the comparison leaves them out."""
+
+
+def is_timing(key: str) -> bool:
+    """Whether a glue key holds a time or speed measured during the build (see :data:`TIMING_SUFFIXES`)."""
+    return key.endswith(TIMING_SUFFIXES) or "speed" in key
+
 
 def numbers_of(data: dict) -> dict:
     """The key numbers of a summary file or of a reference file (which nests them under ``numbers``)."""
@@ -31,8 +40,11 @@ def differences(expected: dict, actual: dict, *, rtol: float = RTOL) -> list[str
     """Every key that is missing, new or different; empty when the two sets agree.
 
     Floats agree when within ``rtol`` relative to the larger magnitude (NaNs agree
-    with NaNs); integers and strings must be equal.
+    with NaNs); integers and strings must be equal. Timing keys (:func:`is_timing`)
+    are left out.
     """
+    expected = {k: v for k, v in expected.items() if not is_timing(k)}
+    actual = {k: v for k, v in actual.items() if not is_timing(k)}
     found = [f"{k}: missing (expected {expected[k]!r})" for k in sorted(expected.keys() - actual.keys())]
     found += [f"{k}: new key (value {actual[k]!r})" for k in sorted(actual.keys() - expected.keys())]
     for k in sorted(expected.keys() & actual.keys()):
@@ -82,7 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     found = differences(expected, actual)
     for line in found:
         print(f"differs: {line}")
-    print(f"{len(expected)} key numbers compared: " + (f"{len(found)} differ" if found else "all identical"))
+    timing = sorted(k for k in expected if is_timing(k))
+    if timing:
+        print(f"left out {len(timing)} timing keys: {', '.join(timing)}")
+    print(f"{len(expected) - len(timing)} key numbers compared: " + (f"{len(found)} differ" if found else "all identical"))
     return 1 if found else 0
 
 
