@@ -219,3 +219,18 @@ def test_self_checks_pass_on_the_reference_and_fail_when_wrong():
     assert hbm.checks.check_pooled_extremes(ppc["p_min"], ppc["p_max"])
     assert not hbm.checks.check_pooled_extremes(1 - ppc["p_min"], ppc["p_max"])
     assert "7.6" not in str(hbm.checks.check_pooled_estimate(0, 0))  # never reveals the reference
+
+
+def test_tau_median_and_recovery_checks():
+    prior = {"dist": "HalfCauchy", "beta": 25}
+    median = es.exact_tau_quantiles(Y, SIGMA, [0.5], tau_prior=prior, mu_prior=es.DEFAULT_MU_PRIOR)[0]
+    assert hbm.checks.check_tau_median(prior, median)
+    assert not hbm.checks.check_tau_median(prior, median + 2)
+    # the median depends on the prior: HalfCauchy(5) gives a clearly smaller one
+    assert not hbm.checks.check_tau_median(prior, es.exact_tau_quantiles(
+        Y, SIGMA, [0.5], tau_prior={"dist": "InverseGamma", "alpha": 1, "beta": 1}, mu_prior=es.DEFAULT_MU_PRIOR)[0])
+    truth = es.SIM_TRUTH
+    assert hbm.checks.check_recovery([truth["mu"] - 1, truth["mu"] + 1], [0.1, truth["tau"] + 1])
+    assert not hbm.checks.check_recovery([truth["mu"] + 1, truth["mu"] + 2], [0.1, truth["tau"] + 1])
+    assert not hbm.checks.check_recovery([2, 1], [0.1, 5])
+    assert not hbm.checks.check_recovery("no", [0.1, 5])

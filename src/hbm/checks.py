@@ -117,6 +117,34 @@ def check_posterior_means(mu_mean, tau_mean) -> CheckResult:
                        what="posterior means of mu and tau")
 
 
+def check_tau_median(tau_prior: dict, median) -> CheckResult:
+    """Chapter 1, exercise e: the posterior median of tau under a given tau prior (with
+    mu ~ Normal(0, 5) and a normal population), against the exact posterior on a grid."""
+    es, y, sigma = _eight_schools()
+    ref = es.exact_tau_quantiles(y, sigma, [0.5], tau_prior=tau_prior, mu_prior=es.DEFAULT_MU_PRIOR)[0]
+    return check_close(f"tau median, {es.describe_prior(tau_prior)}", median, ref, atol=0.4, rtol=0.1,
+                       what="posterior median of tau")
+
+
+def check_recovery(mu_interval, tau_interval) -> CheckResult:
+    """Chapter 1, exercise f: the non-centred fit's posterior intervals of mu and tau for the
+    simulated schools should contain the true values (hbm.eight_schools.SIM_TRUTH)."""
+    from hbm.eight_schools import SIM_TRUTH
+
+    try:
+        (mu_lo, mu_hi), (tau_lo, tau_hi) = np.asarray(mu_interval, float), np.asarray(tau_interval, float)
+    except (TypeError, ValueError):
+        return CheckResult("recovery", False, "give each interval as two numbers (lower, upper)")
+    if not (mu_lo < mu_hi and 0 <= tau_lo < tau_hi):
+        return CheckResult("recovery", False, "each interval must be (lower, upper) with lower < upper, tau >= 0")
+    missed = [name for name, lo, hi in [("mu", mu_lo, mu_hi), ("tau", tau_lo, tau_hi)]
+              if not lo <= SIM_TRUTH[name] <= hi]
+    if missed:
+        return CheckResult("recovery", False, f"the interval(s) for {', '.join(missed)} miss the true value; "
+                                              "check the simulation and the fit's convergence")
+    return CheckResult("recovery", True, "both intervals contain the true values used in the simulation")
+
+
 # ---------------------------------------------------------------------------
 # Chapter 2: Five Districts
 # ---------------------------------------------------------------------------

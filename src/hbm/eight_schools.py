@@ -397,6 +397,10 @@ def build_model(y, sigma, *, centered: bool, mu_prior: dict | None = None, tau_p
     return model
 
 
+SIM_TRUTH = {"mu": 5.0, "tau": 3.5, "sigma": 12.0}
+"""The known parameters of the chapter's simulated-data exercise."""
+
+
 def simulate_schools(n_schools: int, *, mu: float, tau: float, sigma: float, random_seed: int) -> dict:
     """Draw schools from the hierarchical model with known parameters.
 
