@@ -47,7 +47,8 @@ def test_check_close_never_shows_the_reference_in_any_message():
     assert not checks.check_close("relative", 111.0, 100.0, rtol=0.1)
     res = checks.check_close("named", 1.0, 2.0, atol=0.1, what="slope")
     assert res.name == "named" and "slope" in res.message and str(res).startswith("FAIL [named]")
-    assert 'style="color:' in res._repr_html_()
+    assert 'style="color:' in res._repr_html_() and "background:" in res._repr_html_()
+    assert "&lt;b&gt;" in checks.check_close("<b>", 1.0, 1.0, atol=0.1)._repr_html_()  # the message is escaped
 
 
 def test_check_close_treats_integers_lists_and_arrays_alike():

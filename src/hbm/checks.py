@@ -7,6 +7,7 @@ fail and why, without revealing the reference value.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,8 +28,12 @@ class CheckResult:
         return f"{'PASS' if self.passed else 'FAIL'} [{self.name}] {self.message}"
 
     def _repr_html_(self) -> str:
-        colour = "#1a7f37" if self.passed else "#cf222e"
-        return f'<pre style="color:{colour}">{self}</pre>'
+        # Explicit text and background colours (dark text on a pale tint), so the result reads the
+        # same on the book's light and dark themes and in Jupyter; long messages wrap.
+        text, background, edge = ("#0f5323", "#dafbe1", "#1a7f37") if self.passed else ("#82071e", "#ffebe9", "#cf222e")
+        style = (f"color:{text};background:{background};border-left:4px solid {edge};padding:0.35em 0.8em;"
+                 "margin:0;font-family:monospace;white-space:pre-wrap;overflow-wrap:anywhere")
+        return f'<div class="hbm-check" style="{style}">{html.escape(str(self))}</div>'
 
     __repr__ = __str__
 
