@@ -70,6 +70,22 @@ def test_table_and_record(tmp_path):
     assert timings.main(["--report", str(tmp_path / "missing.json")]) == 1
 
 
+def test_merge_single_chapter_builds(tmp_path):
+    paths = []
+    for k, chapter in enumerate(timings.BUDGETS):
+        report = make_report(**{chapter: 100.0 + k})
+        report["notebooks"] = {f"book/{chapter}": report["notebooks"][f"book/{chapter}"]}
+        paths.append(tmp_path / f"{chapter}.json")
+        paths[-1].write_text(json.dumps(report))
+    merged = timings.merge_chapter_reports([str(p) for p in paths])
+    assert merged["build"]["seconds"] == sum(100.0 + k for k in range(5))
+    record = timings.chapter_times(merged)
+    assert record["05_school_rankings"] == 104.0 and record["build_seconds"] is None and "source" in record
+    assert "sum of chapter builds" in timings.table(merged)
+    with pytest.raises(ValueError, match="no forced"):
+        timings.merge_chapter_reports([])
+
+
 def test_keynumbers_identical_and_different():
     a = {"es_mean": 4.123456789, "es_n": 8, "es_label": "tau", "es_nan": float("nan")}
     assert keynumbers.differences(a, copy.deepcopy(a)) == []

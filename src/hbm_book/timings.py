@@ -4,11 +4,16 @@ Usage::
 
     python -m hbm_book.timings                      # print the table of the last build
     python -m hbm_book.timings --record benchmarks/results/chapter_times.json
+    python -m hbm_book.timings --chapter-builds --record benchmarks/results/chapter_times.json
+
+The second form merges the reports of single-chapter builds (``make chapter NB=...``), for
+when no forced build of the whole book exists yet; it records no whole-build time.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import sys
 
 from hbm_book import read_json, write_json
@@ -97,7 +102,7 @@ def table(report: dict) -> str:
                      str(data["method"])))
     total = sum(d["runtime"] or 0 for d in notebooks.values())
     rows.append(("all notebooks", f"{total:.1f}", "", "", "", ""))
-    rows.append(("whole build (wall)", f"{build['seconds']:.1f}",
+    rows.append(("sum of chapter builds" if "source" in build else "whole build (wall)", f"{build['seconds']:.1f}",
                  f"{BOOK_BUDGET}" if build["execution_mode"] == "force" else "",
                  ("OVER" if build["seconds"] > BOOK_BUDGET else "ok") if build["execution_mode"] == "force" else "",
                  f"{build['documents_read']} pages read", build["execution_mode"]))
@@ -124,19 +129,51 @@ def chapter_times(report: dict) -> dict:
     if not_cold:
         raise ValueError("the last build cannot be recorded: " + "; ".join(not_cold))
     record = {stem(d): round(v["runtime"], 1) for d, v in report["notebooks"].items()}
-    record["build_seconds"] = round(report["build"]["seconds"], 1)
+    record["build_seconds"] = None if "source" in report["build"] else round(report["build"]["seconds"], 1)
+    if "source" in report["build"]:
+        record["source"] = report["build"]["source"]
     record["budgets"] = {**BUDGETS, "whole_build": BOOK_BUDGET}
     record["machine"] = report["build"]["machine"]
     return record
+
+
+CHAPTER_REPORTS = "_build/chapters/*/_build/exec_report.json"
+"""Where ``make chapter`` builds leave their execution reports."""
+
+
+def merge_chapter_reports(paths: list[str]) -> dict:
+    """One report from single-chapter forced builds: each chapter's time from its own build.
+
+    The merged report's ``build.seconds`` is the sum of the chapters' times (not a
+    whole-build wall time) and its ``build.source`` says so.
+    """
+    notebooks, machines = {}, []
+    for path in sorted(paths):
+        report = load_report(path)
+        if report["build"]["execution_mode"] != "force":
+            continue
+        machines.append(report["build"]["machine"])
+        for docname, data in report["notebooks"].items():
+            if stem(docname) in BUDGETS and data["executed_in_this_build"] and data["succeeded"]:
+                notebooks[docname] = data
+    if not notebooks:
+        raise ValueError(f"no forced single-chapter build report among {paths}")
+    return {"build": {"seconds": sum(d["runtime"] for d in notebooks.values()), "started": machines[-1]["date"],
+                      "execution_mode": "force", "documents_read": len(notebooks),
+                      "source": "single-chapter builds (make chapter), merged; no whole-book build time",
+                      "machine": machines[-1]},
+            "notebooks": dict(sorted(notebooks.items()))}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--report", default=REPORT, help="execution report (default %(default)s)")
     parser.add_argument("--record", metavar="JSON", help="write the chapter times of the last forced build here")
+    parser.add_argument("--chapter-builds", action="store_true",
+                        help=f"merge the reports of single-chapter builds ({CHAPTER_REPORTS}) instead")
     args = parser.parse_args(argv)
     try:
-        report = load_report(args.report)
+        report = merge_chapter_reports(glob.glob(CHAPTER_REPORTS)) if args.chapter_builds else load_report(args.report)
         print(table(report))
         if args.record:
             write_json(args.record, chapter_times(report))
