@@ -152,16 +152,17 @@ def merge_chapter_reports(paths: list[str]) -> dict:
         report = load_report(path)
         if report["build"]["execution_mode"] != "force":
             continue
-        machines.append(report["build"]["machine"])
+        machines.append((report["build"]["started"], report["build"]["machine"]))
         for docname, data in report["notebooks"].items():
             if stem(docname) in BUDGETS and data["executed_in_this_build"] and data["succeeded"]:
                 notebooks[docname] = data
     if not notebooks:
         raise ValueError(f"no forced single-chapter build report among {paths}")
-    return {"build": {"seconds": sum(d["runtime"] for d in notebooks.values()), "started": machines[-1]["date"],
+    started, machine = max(machines, key=lambda m: m[0])
+    return {"build": {"seconds": sum(d["runtime"] for d in notebooks.values()), "started": started,
                       "execution_mode": "force", "documents_read": len(notebooks),
                       "source": "single-chapter builds (make chapter), merged; no whole-book build time",
-                      "machine": machines[-1]},
+                      "machine": machine},
             "notebooks": dict(sorted(notebooks.items()))}
 
 
