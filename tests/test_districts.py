@@ -179,3 +179,16 @@ def test_self_checks(df):
     result = checks.check_true_value_inside((0.0, 0.1), "mu_beta")
     assert not result and "0.35" not in str(result)
     assert checks.check_true_value_inside((0.2, 0.5), "mu_beta")
+
+
+@pytest.mark.parametrize("model", ["pooled", "unpooled", "hierarchical"])
+def test_exact_loo_is_a_ratio_of_evidences(df, model):
+    # log p(y_i | y_-i) = log p(y) - log p(y_-i): the closed form must match two evidence computations
+    n_grid = 8 if model == "hierarchical" else 40
+    loo = hd.exact_loo(df, model, n_grid=n_grid)
+    assert list(loo.index) == hd.coords(df)["school"]
+    full = hd.exact_posterior(df, model, n_grid=n_grid)["log_evidence"]
+    for i in (0, 25):  # A-1 and E-1
+        rest = hd.exact_posterior(df.drop(index=i).reset_index(drop=True), model, n_grid=n_grid)["log_evidence"]
+        assert loo.iloc[i] == pytest.approx(full - rest, abs=1e-8)
+    assert np.all(loo < 0)

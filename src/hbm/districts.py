@@ -19,7 +19,8 @@ intercepts ``alpha`` and slopes ``beta`` (points per hour studied):
 
 Given the scale parameters every model is linear and Gaussian, so
 :func:`exact_posterior` computes the posterior of the lines without MCMC (a
-quadrature over the scales), an independent check on the samplers.
+quadrature over the scales) and :func:`exact_loo` the exact leave-one-out
+predictive densities: independent checks on the samplers and on PSIS-LOO.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 from scipy import stats
+from scipy.special import logsumexp
 
 COLUMNS = ("district", "hours_studied", "score_change", "score_change_err")
 """The columns a Five Districts table must have (see ``data/README.md``)."""
@@ -375,37 +377,8 @@ def school_slopes(idata, df: pd.DataFrame, *, var_name: str = "beta") -> pd.Data
 # ---------------------------------------------------------------------------
 
 
-def exact_posterior(df: pd.DataFrame, model: str, *, priors: dict | None = None, n_grid: int = 20
-                    ) -> dict[str, pd.DataFrame]:
-    """Posterior means and standard deviations of the lines, without MCMC.
-
-    Given the scale parameters (``sigma_school``, and in the hierarchical model
-    ``sigma_alpha`` and ``sigma_beta``) the intercepts, slopes and population
-    means have a Gaussian prior and a Gaussian likelihood, so their conditional
-    posterior and the marginal likelihood of the scales are exact linear
-    algebra. The scales are integrated numerically on a grid of ``n_grid``
-    equal-probability points of each scale's prior (the midpoint rule in
-    prior-probability space), so the result is exact up to that quadrature.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        A Five Districts table.
-    model : {"pooled", "unpooled", "hierarchical"}
-        Which model.
-    priors : dict, optional
-        Overrides of :data:`PRIORS`.
-    n_grid : int, default 20
-        Grid points per scale parameter (``n_grid**3`` for the hierarchical model).
-
-    Returns
-    -------
-    dict of pandas.DataFrame
-        ``"lines"``: index the line parameters (``alpha``, ``beta`` for the
-        pooled model; ``alpha[A]``..., ``beta[A]``... otherwise, plus
-        ``mu_alpha`` and ``mu_beta`` for the hierarchical model), columns
-        ``mean`` and ``sd``. ``"scales"``: posterior mean and sd of each scale.
-    """
+def _gaussian_grid(df, model, priors, n_grid):
+    """Everything :func:`exact_posterior` and :func:`exact_loo` share: the linear-Gaussian model on a grid of scales."""
     if model not in ("pooled", "unpooled", "hierarchical"):
         raise ValueError(f"model must be 'pooled', 'unpooled' or 'hierarchical', got {model!r}")
     df, c, index = _setup(df, None)
@@ -434,7 +407,7 @@ def exact_posterior(df: pd.DataFrame, model: str, *, priors: dict | None = None,
 
     u = (np.arange(n_grid) + 0.5) / n_grid
     axes = [SCALE_FAMILIES[p[name][0]][2].ppf(u, scale=p[name][1]) for name in scale_names]
-    grid = np.array(list(product(*axes)))  # (G, n_scales)
+    grid = np.array(list(product(*axes)))  # (G, n_scales), equal prior mass per point
     G, d = len(grid), len(names)
     L = np.zeros((G, d, d))
     if model == "hierarchical":
@@ -452,19 +425,95 @@ def exact_posterior(df: pd.DataFrame, model: str, *, priors: dict | None = None,
     XS0 = X @ S0  # (G, n, d)
     C = XS0 @ X.T + np.einsum("gi,ij->gij", s**2 + grid[:, [0]] ** 2, np.eye(n))
     r = y - X @ m0
-    chol = np.linalg.cholesky(C)
-    w = np.linalg.solve(C, r[None, :, None])[..., 0]  # C^-1 r
-    loglik = -0.5 * np.einsum("gi,i->g", w, r) - np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-    weight = np.exp(loglik - loglik.max())
+    P = np.linalg.inv(C)
+    w = P @ r  # C^-1 r, (G, n)
+    logdet = 2 * np.log(np.diagonal(np.linalg.cholesky(C), axis1=1, axis2=2)).sum(axis=1)
+    loglik = -0.5 * (np.einsum("gi,i->g", w, r) + logdet + n * np.log(2 * np.pi))
+    return {"names": names, "scale_names": scale_names, "grid": grid, "S0": S0, "XS0": XS0, "P": P, "w": w,
+            "m0": m0, "loglik": loglik}
+
+
+def exact_posterior(df: pd.DataFrame, model: str, *, priors: dict | None = None, n_grid: int = 20
+                    ) -> dict[str, pd.DataFrame]:
+    """Posterior means and standard deviations of the lines, without MCMC.
+
+    Given the scale parameters (``sigma_school``, and in the hierarchical model
+    ``sigma_alpha`` and ``sigma_beta``) the intercepts, slopes and population
+    means have a Gaussian prior and a Gaussian likelihood, so their conditional
+    posterior and the marginal likelihood of the scales are exact linear
+    algebra. The scales are integrated numerically on a grid of ``n_grid``
+    equal-probability points of each scale's prior (the midpoint rule in
+    prior-probability space), so the result is exact up to that quadrature.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A Five Districts table.
+    model : {"pooled", "unpooled", "hierarchical"}
+        Which model.
+    priors : dict, optional
+        Overrides of :data:`PRIORS`.
+    n_grid : int, default 20
+        Grid points per scale parameter (``n_grid**3`` for the hierarchical model).
+
+    Returns
+    -------
+    dict
+        ``"lines"``: DataFrame indexed by the line parameters (``alpha``,
+        ``beta`` for the pooled model; ``alpha[A]``..., ``beta[A]``...
+        otherwise, plus ``mu_alpha`` and ``mu_beta`` for the hierarchical
+        model), columns ``mean`` and ``sd``. ``"scales"``: posterior mean and
+        sd of each scale. ``"log_evidence"``: the log marginal likelihood
+        ``log p(y)`` (float).
+    """
+    g = _gaussian_grid(df, model, priors, n_grid)
+    weight = np.exp(g["loglik"] - g["loglik"].max())
     weight /= weight.sum()
-    mean_g = m0 + np.einsum("gid,gi->gd", XS0, w)
-    cov_g = S0 - XS0.transpose(0, 2, 1) @ np.linalg.solve(C, XS0)
+    mean_g = g["m0"] + np.einsum("gid,gi->gd", g["XS0"], g["w"])
+    cov_g = g["S0"] - g["XS0"].transpose(0, 2, 1) @ g["P"] @ g["XS0"]
     mean = weight @ mean_g
     second = np.einsum("g,gij->ij", weight, cov_g + mean_g[:, :, None] * mean_g[:, None, :])
     sd = np.sqrt(np.diag(second) - mean**2)
-    scale_mean = weight @ grid
-    scale_sd = np.sqrt(weight @ grid**2 - scale_mean**2)
+    scale_mean = weight @ g["grid"]
+    scale_sd = np.sqrt(weight @ g["grid"] ** 2 - scale_mean**2)
     return {
-        "lines": pd.DataFrame({"mean": mean, "sd": sd}, index=names),
-        "scales": pd.DataFrame({"mean": scale_mean, "sd": scale_sd}, index=scale_names),
+        "lines": pd.DataFrame({"mean": mean, "sd": sd}, index=g["names"]),
+        "scales": pd.DataFrame({"mean": scale_mean, "sd": scale_sd}, index=g["scale_names"]),
+        "log_evidence": float(logsumexp(g["loglik"]) - np.log(len(g["grid"]))),
     }
+
+
+def exact_loo(df: pd.DataFrame, model: str, *, priors: dict | None = None, n_grid: int = 20) -> pd.Series:
+    """Exact leave-one-out predictive densities ``log p(y_i | y_-i)`` of every school.
+
+    For fixed scales ``y`` is jointly Gaussian with covariance ``C``, so
+    ``y_i | y_-i`` is Gaussian with variance ``1 / (C^-1)_ii`` and mean residual
+    ``(C^-1 r)_i / (C^-1)_ii`` (no refitting needed). The scales are integrated
+    as in :func:`exact_posterior`, using
+    ``p(y_i | y_-i) = p(y) / p(y_-i)`` with ``p(y_-i) = sum_g p(y | g) / p(y_i | y_-i, g)``.
+    This is the reference that Pareto-smoothed importance sampling (``arviz.loo``)
+    approximates.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A Five Districts table.
+    model : {"pooled", "unpooled", "hierarchical"}
+        Which model.
+    priors : dict, optional
+        Overrides of :data:`PRIORS`.
+    n_grid : int, default 20
+        Grid points per scale parameter.
+
+    Returns
+    -------
+    pandas.Series
+        ``elpd_i`` indexed by school label (as in :func:`coords`); its sum is
+        the model's exact ``elpd_loo``.
+    """
+    g = _gaussian_grid(df, model, priors, n_grid)
+    p_ii = np.diagonal(g["P"], axis1=1, axis2=2)  # (G, n)
+    log_cond = 0.5 * np.log(p_ii / (2 * np.pi)) - 0.5 * g["w"] ** 2 / p_ii
+    log_p_y = logsumexp(g["loglik"])
+    log_p_minus_i = logsumexp(g["loglik"][:, None] - log_cond, axis=0)
+    return pd.Series(log_p_y - log_p_minus_i, index=pd.Index(coords(df)["school"], name="school"), name="elpd_loo")
