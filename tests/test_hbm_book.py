@@ -158,6 +158,8 @@ def test_sampler_table_verdicts_and_agreement(tmp_path):
     assert samplers.not_measured(record) == {"03_c / pymc": "ImportError: no builder",
                                              "03_c / nutpie": "ImportError: no builder"}
     notebook = {"cells": [{"cell_type": "code", "source": ["idata = sample(m, random_seed=1, nuts_sampler='nutpie')"]}]}
+    assert samplers.NUTPIE_CALL.search('KW = {"draws": 500, "nuts_sampler": "nutpie"}')
+    assert not samplers.NUTPIE_CALL.search('nuts_sampler="pymc"')
     (tmp_path / "05_b.ipynb").write_text(json.dumps(notebook))
     (tmp_path / "01_a.ipynb").write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": ["nuts_sampler='nutpie'"]}]}))
     verdict = samplers.verdicts(record, book_dir=tmp_path)

@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 SAMPLER_NAMES = {"pymc": "PyMC NUTS", "nutpie": "nutpie (numba)"}
-NUTPIE_CALL = re.compile(r"""nuts_sampler\s*=\s*["']nutpie["']""")
+NUTPIE_CALL = re.compile(r"""nuts_sampler["']?\s*[=:]\s*["']nutpie["']""")
+"""``nuts_sampler="nutpie"`` as a keyword, or ``"nuts_sampler": "nutpie"`` in a dict of keywords."""
 
 
 def table(record: dict):
