@@ -241,9 +241,11 @@ def _unknown_names(chapters) -> list[str]:
         for cell in nbformat.read(path, as_version=4).cells:
             solution = student.SOLUTION_TAG in cell.metadata.get("tags", [])
             if cell.cell_type == "markdown" and not solution:
-                for d in student._directives(cell.source):
-                    if d.name in student.EXERCISE_NAMES:
-                        text, defined = d.arg + "\n" + d.body, set()
+                starts = [d for d in student._directives(cell.source) if d.name in student.EXERCISE_NAMES]
+                if starts:
+                    text, defined = starts[-1].arg + "\n" + starts[-1].body, set()
+                elif text is not None:  # a note between the exercise and its check may name things too
+                    text += "\n" + cell.source
             if cell.cell_type != "code":
                 continue
             if solution:
@@ -261,7 +263,8 @@ def _unknown_names(chapters) -> list[str]:
 @pytest.mark.parametrize("edition", EDITIONS)
 def test_each_self_check_reads_only_names_its_exercise_asks_for(edition, request):
     """A student replaces the solution by their own code, so a self-check cell may only read names of the
-    solution that the exercise text tells the student to define (e.g. "call them `pooled_mean` ...")."""
+    solution that the exercise text (or a note before the check) tells the student to define
+    (e.g. "call them `pooled_mean` and `pooled_sd`")."""
     chapters, _, _ = request.getfixturevalue(edition)
     problems = _unknown_names(chapters)
     assert not problems, "names a student cannot know:\n" + "\n".join(problems)
