@@ -155,7 +155,12 @@ def check_recovery(mu_interval, tau_interval) -> CheckResult:
 # ---------------------------------------------------------------------------
 
 
+from functools import lru_cache  # noqa: E402
+
+
+@lru_cache(maxsize=None)
 def _five_districts_exact(model: str):
+    """Exact posterior of the lines for the book's data (computed once per model)."""
     from hbm import data, districts
 
     return districts.exact_posterior(data.load_five_districts(), model)["lines"]
@@ -215,6 +220,69 @@ def check_true_value_inside(interval, name: str) -> CheckResult:
 # ---------------------------------------------------------------------------
 # Chapter 3: Dyson Spheres
 # ---------------------------------------------------------------------------
+
+
+def _dyson():
+    from hbm import data, dyson
+
+    df = data.load_dyson_spheres()
+    return df, dyson
+
+
+def check_rel_amplitude_estimates(estimates) -> CheckResult:
+    """Excess-variance relative amplitudes of the eight objects, in object order (DS-01 first)."""
+    df, dyson = _dyson()
+    reference = dyson.light_curve_summary(df)["rel_amplitude_estimate"].to_numpy()
+    return check_close("ds-amplitudes", estimates, reference, atol=0.005, what="relative amplitude estimates")
+
+
+def check_top_frequencies(frequencies) -> CheckResult:
+    """Highest Lomb-Scargle peak of each object (cycles/day), in object order."""
+    df, dyson = _dyson()
+    reference = dyson.top_peaks(df, n_peaks=1)["frequency"].to_numpy()
+    return check_close("ds-top-peaks", frequencies, reference, atol=0.002, what="top-peak frequencies")
+
+
+def _exact_frequency_summaries():
+    df, dyson = _dyson()
+    windows = dyson.frequency_windows(df)
+    rows = []
+    for name, g in df.groupby("object_id"):
+        f = np.linspace(windows.loc[name, "lower"], windows.loc[name, "upper"], 4001)
+        density = dyson.frequency_posterior(g["time"], g["flux"], g["flux_err"], f) / f
+        cdf = np.cumsum(density) / density.sum()
+        rows.append((np.sum(f * density) / density.sum(), *np.interp([0.03, 0.97], cdf, f)))
+    return np.array(rows), df, dyson, windows
+
+
+def check_frequency_means(means) -> CheckResult:
+    """Posterior mean frequency of each object (cycles/day), in object order.
+
+    The reference is the exact single-object posterior in the object's window
+    (flat priors on the sinusoid's linear coefficients, log-uniform frequency);
+    a hierarchical fit agrees with it to well within the tolerance.
+    """
+    summaries, *_ = _exact_frequency_summaries()
+    return check_close("ds-frequency-means", means, summaries[:, 0], atol=0.001,
+                       what="posterior mean frequencies")
+
+
+def check_frequency_intervals(lower, upper) -> CheckResult:
+    """Lower and upper ends of each object's 94% posterior frequency interval, in object order."""
+    summaries, *_ = _exact_frequency_summaries()
+    try:
+        answer = np.concatenate([np.asarray(lower, float), np.asarray(upper, float)])
+    except (TypeError, ValueError):
+        return CheckResult("ds-frequency-intervals", False, "the interval ends must be arrays of numbers")
+    return check_close("ds-frequency-intervals", answer, np.concatenate([summaries[:, 1], summaries[:, 2]]),
+                       atol=0.0015, what="94% frequency interval ends")
+
+
+def check_window_mass(masses) -> CheckResult:
+    """Posterior probability (no pooling, log-uniform frequency) that each frequency is in its window."""
+    df, dyson = _dyson()
+    reference = dyson.window_mass(df, dyson.frequency_windows(df)).to_numpy()
+    return check_close("ds-window-mass", masses, reference, atol=0.005, what="window probabilities")
 
 
 # ---------------------------------------------------------------------------
