@@ -9,7 +9,7 @@ BUILD_ENV := HBM_BOOK_BUILD=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 FORCE_CONFIG := _build/_config_force.yml
 
 .PHONY: all book test unit build-force force-config chapter student sysdeps install simulate clean help \
-	browser check-book timings record-results reproducibility warm-rebuild benchmark-samplers
+	browser check-book check-chapter timings record-results reproducibility warm-rebuild benchmark-samplers
 all: book
 
 help:
@@ -19,6 +19,7 @@ help:
 	@echo "make student  write the student edition (notebooks without solutions, data, hbm) to _build/student"
 	@echo "make timings  table of each notebook's execution time in the last build, with its budget"
 	@echo "make check-book  browser, budget and key-number tests of the built book (make test runs them)"
+	@echo "make check-chapter NB=01_eight_schools  browser test of a chapter built by make chapter"
 	@echo "make reproducibility  two forced builds, then compare their key numbers"
 	@echo "make record-results  after a forced build: write chapter times and the key-number reference"
 	@echo "make warm-rebuild  time 'make book' with a warm execution cache and no change (must be < 60 s)"
@@ -89,6 +90,12 @@ student: install
 # _build/screenshots/), the chapters' time budgets, the key numbers against the committed reference
 check-book: install browser
 	HBM_CHROMIUM=$$(command -v chromium) $(BIN)/python -m pytest -q -m book tests/book
+
+# The browser test on one chapter built by `make chapter NB=...`
+check-chapter: install browser
+	@test -f _build/chapters/$(NB)/_build/html/book/$(NB).html || { echo "build it first: make chapter NB=$(NB)"; exit 1; }
+	HBM_CHROMIUM=$$(command -v chromium) HBM_BOOK_BUILD_DIR=_build/chapters/$(NB)/_build HBM_BOOK_TOC=_build/_toc_$(NB).yml \
+	  $(BIN)/python -m pytest -q -m book tests/book/test_browser.py
 
 timings: install
 	@$(BIN)/python -m hbm_book.timings
