@@ -418,8 +418,9 @@ raise NotImplementedError
 
 (or "_Write your answer here._" for a written answer). Replace it with your
 own code, then run the cell after it: a self-check (`hbm.checks....`) that says
-PASS or FAIL, with its tolerance, without telling you the answer. Use the
-variable names the self-check call and the later cells use (`pooled_mean`, ...).
+PASS or FAIL, with its tolerance, without telling you the answer. Name your
+answers as the exercise says (`pooled_mean`, `idata_noncentred`, ...): the
+self-check and the later cells use those names. Run each notebook from the top.
 
 ## Set-up
 
