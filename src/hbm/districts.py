@@ -357,9 +357,7 @@ def school_slopes(idata, df: pd.DataFrame, *, var_name: str = "beta") -> pd.Data
     import xarray as xr
 
     post = idata.posterior[var_name]
-    known = list(post.coords["district"].values) if "district" in post.dims else None
-    if known is None:
-        known = list(idata.posterior.coords["district"].values) if "district" in idata.posterior.coords else None
+    known = list(idata.posterior.coords["district"].values) if "district" in idata.posterior.coords else None
     df = validate(df, known)
     labels = coords(df, known)["school"]
     if "district" in post.dims:
