@@ -192,3 +192,22 @@ def test_exact_loo_is_a_ratio_of_evidences(df, model):
         rest = hd.exact_posterior(df.drop(index=i).reset_index(drop=True), model, n_grid=n_grid)["log_evidence"]
         assert loo.iloc[i] == pytest.approx(full - rest, abs=1e-8)
     assert np.all(loo < 0)
+
+
+def test_prior_predictive_sd_matches_simulation(df):
+    prior = pm.sample_prior_predictive(model=hd.build_hierarchical(df, centered=False), draws=4000, random_seed=5)
+    simulated = prior.prior_predictive["score_change"].std(("chain", "draw")).values
+    exact = hd.prior_predictive_sd(df)
+    np.testing.assert_allclose(simulated, exact.to_numpy(), rtol=0.08)
+    assert checks.check_prior_predictive_sd(simulated)
+    assert not checks.check_prior_predictive_sd(simulated * 1.5)
+    with pytest.raises(ValueError, match="half-Cauchy"):
+        hd.prior_predictive_sd(df, priors=hd.PRIOR_SETS["heavy-tailed"])
+
+
+def test_prior_sensitivity_check(df):
+    means = {n: hd.exact_posterior(df, "hierarchical", priors=hd.PRIOR_SETS[n], n_grid=12)["lines"].loc["mu_beta", "mean"]
+             for n in ["wide", "heavy-tailed"]}
+    assert checks.check_prior_sensitivity(means)
+    assert not checks.check_prior_sensitivity({k: v + 0.1 for k, v in means.items()})
+    assert not checks.check_prior_sensitivity({"wide": 0.25})

@@ -515,3 +515,36 @@ def exact_loo(df: pd.DataFrame, model: str, *, priors: dict | None = None, n_gri
     log_p_y = logsumexp(g["loglik"])
     log_p_minus_i = logsumexp(g["loglik"][:, None] - log_cond, axis=0)
     return pd.Series(log_p_y - log_p_minus_i, index=pd.Index(coords(df)["school"], name="school"), name="elpd_loo")
+
+
+def prior_predictive_sd(df: pd.DataFrame, *, priors: dict | None = None) -> pd.Series:
+    """Prior predictive standard deviation of each school's score change in the hierarchical model.
+
+    Exact: ``Var(y_i) = sd_mu_alpha**2 + E[sigma_alpha**2] + x_i**2 (sd_mu_beta**2 +
+    E[sigma_beta**2]) + E[sigma_school**2] + s_i**2``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A Five Districts table.
+    priors : dict, optional
+        Overrides of :data:`PRIORS`; the scale priors must have a finite second
+        moment (half-normal or exponential, not half-Cauchy).
+
+    Returns
+    -------
+    pandas.Series
+        Standard deviations (points) indexed by school label.
+    """
+    df = validate(df)
+    p = _priors(priors)
+    second = {}
+    for name in ("sigma_alpha", "sigma_beta", "sigma_school"):
+        family, scale = p[name]
+        if family == "halfcauchy":
+            raise ValueError(f"{name} has a half-Cauchy prior, whose prior predictive variance is infinite")
+        second[name] = SCALE_FAMILIES[family][2].moment(2, scale=scale)
+    x, s = df["hours_studied"].to_numpy(), df["score_change_err"].to_numpy()
+    var = (p["mu_alpha"][2] ** 2 + second["sigma_alpha"] + x**2 * (p["mu_beta"][2] ** 2 + second["sigma_beta"])
+           + second["sigma_school"] + s**2)
+    return pd.Series(np.sqrt(var), index=pd.Index(coords(df)["school"], name="school"), name="prior_sd")
