@@ -201,6 +201,28 @@ def check_school_slopes(slopes) -> CheckResult:
     return check_close("fd-school-slopes", slopes, reference, atol=0.03, what="per-school slopes")
 
 
+def check_prior_predictive_sd(sds) -> CheckResult:
+    """Prior predictive standard deviation of each school's score change (27 values, file order), within 10%."""
+    from hbm import data, districts
+
+    reference = districts.prior_predictive_sd(data.load_five_districts()).to_numpy()
+    return check_close("fd-prior-sd", sds, reference, rtol=0.1, what="prior predictive standard deviations")
+
+
+def check_prior_sensitivity(mu_beta_means: dict) -> CheckResult:
+    """Posterior mean of mu_beta under the "wide" and "heavy-tailed" prior sets of ``hbm.districts.PRIOR_SETS``, within 0.03."""
+    from hbm import data, districts
+
+    names = ["wide", "heavy-tailed"]
+    if not isinstance(mu_beta_means, dict) or any(n not in mu_beta_means for n in names):
+        return CheckResult("fd-sensitivity", False, f"give a dict with keys {names}")
+    df = data.load_five_districts()
+    reference = [districts.exact_posterior(df, "hierarchical", priors=districts.PRIOR_SETS[n])["lines"].loc["mu_beta", "mean"]
+                 for n in names]
+    return check_close("fd-sensitivity", [mu_beta_means[n] for n in names], reference, atol=0.03,
+                       what="population slopes under the alternative priors")
+
+
 def check_true_value_inside(interval, name: str) -> CheckResult:
     """Whether the simulation's true value of a population parameter lies inside ``interval = (low, high)``."""
     from hbm import data
