@@ -290,14 +290,18 @@ def check_frequency_means(means) -> CheckResult:
 
 
 def check_frequency_intervals(lower, upper) -> CheckResult:
-    """Lower and upper ends of each object's 94% posterior frequency interval, in object order."""
+    """Lower and upper ends of each object's 94% posterior frequency interval, in object order.
+
+    The reference is the exact single-object posterior; a hierarchical fit's
+    intervals differ from it by up to about one posterior sd, hence the tolerance.
+    """
     summaries, *_ = _exact_frequency_summaries()
     try:
         answer = np.concatenate([np.asarray(lower, float), np.asarray(upper, float)])
     except (TypeError, ValueError):
         return CheckResult("ds-frequency-intervals", False, "the interval ends must be arrays of numbers")
     return check_close("ds-frequency-intervals", answer, np.concatenate([summaries[:, 1], summaries[:, 2]]),
-                       atol=0.0015, what="94% frequency interval ends")
+                       atol=0.003, what="94% frequency interval ends")
 
 
 def check_window_mass(masses) -> CheckResult:

@@ -471,7 +471,8 @@ def build_model(
         pooled, ``param``. Free variables: ``log_mean_flux``, ``frequency``
         (bounded to the window), ``rel_amplitude_xy`` (the vector
         ``(r cos phi, r sin phi)``, whose length is the relative amplitude and
-        whose angle is the phase, so the phase has no artificial boundary) and,
+        whose angle is the phase, so the phase has no artificial boundary; its
+        components are flat on ``(-1, 1)``) and,
         when pooled, ``mu``, ``sigma`` and ``rho_unit`` (``(1 + rho) / 2``).
         Deterministics: ``mean_flux``, ``rel_amplitude``, ``amplitude``,
         ``phase`` (in ``(-pi, pi]``) and ``rho``. Observed: ``flux``.
@@ -523,7 +524,10 @@ def build_model(
         freq = pm.Uniform("frequency", lower=lower, upper=upper, dims="object", initval=start["frequency"])
         # The relative amplitude vector (r cos phi, r sin phi): the light curve is linear in it, so its
         # posterior is close to Gaussian, and its angle, the phase, is circular by construction.
-        amp_xy = pm.Flat("rel_amplitude_xy", dims=("object", "xy"), initval=start["rel_amplitude_xy"])
+        # Its components are flat on (-1, 1), which allows any relative amplitude below 1 at any phase (the
+        # flux cannot go negative); the population density of (log r, phi) is added as a potential.
+        amp_xy = pm.Uniform("rel_amplitude_xy", -1.0, 1.0, dims=("object", "xy"),
+                            initval=np.clip(start["rel_amplitude_xy"], -0.9, 0.9))
         r = pm.Deterministic("rel_amplitude", pt.sqrt(pt.sum(amp_xy**2, axis=1)), dims="object")
         log_r, log_f = pt.log(r), pt.log(freq)
         # Density of (x, y) = density of (log r, phi) / r**2, with phi uniform on the circle.
