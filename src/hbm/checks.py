@@ -316,6 +316,114 @@ def check_window_mass(masses) -> CheckResult:
 # ---------------------------------------------------------------------------
 
 
+def check_wesenheit(m_W, sigma_W) -> CheckResult:
+    """Check the Wesenheit magnitudes and their uncertainties of all 1858 Cepheids.
+
+    Parameters
+    ----------
+    m_W, sigma_W : array_like
+        ``H - 0.386 (V - I)`` and its uncertainty, in the row order of
+        :func:`hbm.data.load_cepheids` (mag).
+    """
+    from hbm.cepheids import wesenheit
+    from hbm.data import load_cepheids
+
+    reference = wesenheit(load_cepheids())
+    for name, answer in (("m_W", m_W), ("sigma_W", sigma_W)):
+        try:
+            answer = np.asarray(answer, dtype=float)
+        except (TypeError, ValueError):
+            return CheckResult("wesenheit", False, f"{name} must be an array of numbers")
+        ref = reference[name].to_numpy()
+        if answer.shape != ref.shape:
+            return CheckResult("wesenheit", False, f"{name} should have one value per Cepheid, shape {ref.shape}, got {answer.shape}")
+        off = ~(np.abs(answer - ref) <= 1e-6)
+        if off.any():
+            return CheckResult("wesenheit", False, f"{name} differs from the worked solution for {off.sum()} of {off.size} "
+                               f"Cepheids (first at row {np.flatnonzero(off)[0]}); check your formula")
+    return CheckResult("wesenheit", True, "m_W and sigma_W agree with the worked solution (tolerance 1e-06 mag)")
+
+
+def _reference_distance_moduli():
+    from hbm.cepheids import ANCHOR, ANCHOR_MU, pooled_least_squares, prepare
+    from hbm.data import load_cepheids
+
+    exact = pooled_least_squares(prepare(load_cepheids()))["mean"]
+    zp = exact[exact.index.str.startswith("zp[")]
+    zp.index = zp.index.str[3:-1]
+    return zp - zp[ANCHOR] + ANCHOR_MU, exact["slope"]
+
+
+def check_population_slope(slope) -> CheckResult:
+    """Check a population (or pooled) slope of the Leavitt law fitted to all 22 hosts.
+
+    The reference is the exact posterior mean of the pooled model without
+    intrinsic scatter; a partially pooled population slope lies within the
+    tolerance of 0.1 mag per dex.
+    """
+    _, reference = _reference_distance_moduli()
+    return check_close("population_slope", slope, reference, atol=0.1, what="slope (mag per dex of period)")
+
+
+def check_distance_moduli(mu) -> CheckResult:
+    """Check distance moduli of any of the 22 hosts, anchored on NGC 4258.
+
+    Parameters
+    ----------
+    mu : dict or pandas.Series
+        Posterior mean distance modulus (mag) by host name, e.g.
+        ``{"M101": 29.2, "N4424": 30.8}``.
+
+    Notes
+    -----
+    The tolerance, 0.1 mag, accepts models with a shared or partially pooled
+    slope; the reference is the pooled model's exact posterior.
+    """
+    import pandas as pd
+
+    reference, _ = _reference_distance_moduli()
+    try:
+        mu = pd.Series(mu, dtype=float)
+    except (TypeError, ValueError):
+        return CheckResult("distance_moduli", False, "give the distance moduli as a dict or Series of numbers by host")
+    unknown = [h for h in mu.index if h not in reference.index]
+    if unknown or mu.empty:
+        return CheckResult("distance_moduli", False,
+                           f"unknown host name(s) {unknown}; use the names in the data: {list(reference.index)}")
+    return check_close("distance_moduli", mu.to_numpy(), reference[mu.index].to_numpy(), atol=0.1,
+                       what=f"distance moduli of {list(mu.index)}")
+
+
+def check_cluster_distances(distances) -> CheckResult:
+    """Check the distances (pc) of the nine Gaia DR2 open clusters.
+
+    Parameters
+    ----------
+    distances : dict or pandas.Series
+        Posterior mean or median distance in parsec by cluster name (or an
+        astropy Quantity-valued mapping converted to pc).
+
+    Notes
+    -----
+    The reference is the maximum-likelihood distance of each cluster under
+    the same star-level likelihood; the tolerance is 0.5%.
+    """
+    import pandas as pd
+
+    from hbm.cepheids import cluster_distance_mle, prepare_clusters
+    from hbm.data import load_gaia_clusters
+
+    reference = cluster_distance_mle(prepare_clusters(load_gaia_clusters()))
+    try:
+        distances = pd.Series(distances, dtype=float)
+    except (TypeError, ValueError):
+        return CheckResult("cluster_distances", False, "give the distances as a dict or Series of numbers (pc) by cluster")
+    if sorted(distances.index) != sorted(reference.index):
+        return CheckResult("cluster_distances", False, f"give one distance for each cluster: {list(reference.index)}")
+    return check_close("cluster_distances", distances[reference.index].to_numpy(), reference.to_numpy(), rtol=0.005,
+                       what="cluster distances (pc)")
+
+
 # ---------------------------------------------------------------------------
 # Chapter 5: Ranking London schools
 # ---------------------------------------------------------------------------
