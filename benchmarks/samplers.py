@@ -21,7 +21,7 @@ appendix "Sampler performance" shows.
 Usage::
 
     python benchmarks/samplers.py                      # every chapter
-    python benchmarks/samplers.py --chapters 01 04     # some chapters
+    python benchmarks/samplers.py --chapters 01 04     # some chapters, updated in the existing file
 """
 
 from __future__ import annotations
@@ -149,22 +149,25 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [c for c in CHAPTERS if not args.chapters or any(c.startswith(p) for p in args.chapters)]
     if not chosen:
         parser.error(f"no chapter matches {args.chapters}; chapters: {list(CHAPTERS)}")
-    results = {}
+    out = Path(args.out)
+    # With --chapters, the other chapters' results already in the file are kept.
+    results = json.loads(out.read_text())["chapters"] if args.chapters and out.is_file() else {}
     started = time.time()
     for chapter in chosen:
         results[chapter] = {}
         for sampler in SAMPLERS:
             print(f"{chapter} with {sampler} ...", end=" ", flush=True)
             result = run_in_subprocess(chapter, sampler, args.timeout)
+            result["measured"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             results[chapter][sampler] = result
             print(result.get("error") or f"{result['wall_seconds']} s wall, {result['ess_per_second']} ESS/s")
-    record = {"machine": machine_info(), "seed": SEED, "benchmark_seconds": round(time.time() - started, 1),
-              "settings": {"chains": 4, "tune": 1000, "draws": 1000, "target_accept": 0.8, "cores": 2,
-                           "nutpie_backend": "numba"},
-              "chapters": results}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {args.out}")
+            record = {"machine": machine_info(), "seed": SEED, "benchmark_seconds": round(time.time() - started, 1),
+                      "settings": {"chains": 4, "tune": 1000, "draws": 1000, "target_accept": 0.8, "cores": 2,
+                                   "nutpie_backend": "numba"},
+                      "chapters": dict(sorted(results.items()))}
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(record, indent=1) + "\n")  # after every run: nothing lost on a stop
+    print(f"wrote {out}")
     return 0
 
 
