@@ -167,5 +167,10 @@ def test_sampler_table_verdicts_and_agreement(tmp_path):
     assert verdict.loc["05_b", "faster end to end"] == "nutpie (numba)"
     assert verdict.loc["05_b", "wall ratio PyMC / nutpie"] == 5.0
     assert verdict.loc["05_b", "chapter uses"] == "nutpie (numba)" and verdict.loc["01_a", "chapter uses"] == "PyMC NUTS"
+    record["chapters"]["05_b"]["pymc"] = {"error": "timed out after 900 s"}
+    verdict = samplers.verdicts(record)
+    assert verdict.loc["05_b", "faster end to end"] == "nutpie (numba)"
+    assert verdict.loc["05_b", "wall ratio PyMC / nutpie"] == "> 45.0"
+    record["chapters"]["05_b"]["pymc"] = _run(100.0, 95.0, 1000.0, {"x": [0.0, 0.1]})
     agreement = samplers.agreement(record)
     assert agreement["01_a"] == pytest.approx(3.0) and agreement["05_b"] == pytest.approx(0.1 / 0.1 / 2 ** 0.5)

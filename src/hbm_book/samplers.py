@@ -66,8 +66,20 @@ def uses_nutpie(notebook: Path) -> bool:
     return any(NUTPIE_CALL.search("".join(c["source"])) for c in cells if c["cell_type"] == "code")
 
 
+TIMED_OUT = re.compile(r"timed out after (\d+(?:\.\d+)?) s")
+
+
+def _timeout(result: dict) -> float | None:
+    """The time limit a run exceeded (``benchmarks/samplers.py`` stops it there), else None."""
+    match = TIMED_OUT.match(result.get("error", ""))
+    return float(match.group(1)) if match else None
+
+
 def verdicts(record: dict, book_dir: Path | None = None):
     """Per chapter measured with both samplers: which is faster end to end, by how much, and what the chapter uses.
+
+    A run stopped at the time limit counts as slower than a run that finished within it;
+    its ratios are then lower bounds, shown as ``> x``.
 
     Returns
     -------
@@ -80,12 +92,21 @@ def verdicts(record: dict, book_dir: Path | None = None):
     rows = []
     for chapter, by in record["chapters"].items():
         p, n = by.get("pymc", {}), by.get("nutpie", {})
-        if "wall_seconds" not in p or "wall_seconds" not in n:
+        if "wall_seconds" in p and "wall_seconds" in n:
+            row = {"chapter": chapter,
+                   "faster end to end": SAMPLER_NAMES["nutpie"] if n["wall_seconds"] < p["wall_seconds"] else SAMPLER_NAMES["pymc"],
+                   "wall ratio PyMC / nutpie": round(p["wall_seconds"] / n["wall_seconds"], 2),
+                   "ESS/s ratio nutpie / PyMC": round(n["ess_per_second"] / p["ess_per_second"], 1)}
+        elif _timeout(p) and n.get("wall_seconds", math.inf) < _timeout(p):
+            row = {"chapter": chapter, "faster end to end": SAMPLER_NAMES["nutpie"],
+                   "wall ratio PyMC / nutpie": f"> {_timeout(p) / n['wall_seconds']:.1f}",
+                   "ESS/s ratio nutpie / PyMC": "PyMC timed out"}
+        elif _timeout(n) and p.get("wall_seconds", math.inf) < _timeout(n):
+            row = {"chapter": chapter, "faster end to end": SAMPLER_NAMES["pymc"],
+                   "wall ratio PyMC / nutpie": f"< {p['wall_seconds'] / _timeout(n):.2f}",
+                   "ESS/s ratio nutpie / PyMC": "nutpie timed out"}
+        else:
             continue
-        row = {"chapter": chapter,
-               "faster end to end": SAMPLER_NAMES["nutpie"] if n["wall_seconds"] < p["wall_seconds"] else SAMPLER_NAMES["pymc"],
-               "wall ratio PyMC / nutpie": round(p["wall_seconds"] / n["wall_seconds"], 2),
-               "ESS/s ratio nutpie / PyMC": round(n["ess_per_second"] / p["ess_per_second"], 1)}
         if book_dir is not None and (Path(book_dir) / f"{chapter}.ipynb").is_file():
             row["chapter uses"] = SAMPLER_NAMES["nutpie" if uses_nutpie(Path(book_dir) / f"{chapter}.ipynb") else "pymc"]
         rows.append(row)
