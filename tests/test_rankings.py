@@ -14,17 +14,18 @@ def london():
     return hbm.data.load_london_schools()
 
 
-@pytest.mark.parametrize("kind", ["bugs_marginal", "bugs_joint", "lkj"])
+@pytest.mark.parametrize("kind", ["bugs_marginal", "bugs_joint", "lkj_marginal", "lkj_joint"])
 def test_models_build_and_evaluate_at_the_initial_point(london, kind):
     model = {"bugs_marginal": lambda: rankings.build_bugs_model(london),
              "bugs_joint": lambda: rankings.build_bugs_model(london, marginalise_alpha=False),
-             "lkj": lambda: rankings.build_lkj_model(london)}[kind]()
+             "lkj_marginal": lambda: rankings.build_lkj_model(london),
+             "lkj_joint": lambda: rankings.build_lkj_model(london, marginalise_alpha=False)}[kind]()
     point = model.initial_point()
     logp = model.compile_logp()(point)
     assert np.isfinite(logp)
     names = set(model.named_vars)
     assert {"beta", "gamma", "theta", "phi"} <= names
-    if kind == "bugs_marginal":
+    if kind.endswith("marginal"):
         assert "alpha" not in names and "Y_marginal" in names
     else:
         assert "alpha" in names
@@ -131,7 +132,8 @@ def test_marginal_likelihood_matches_the_multivariate_normal_of_each_school():
     A = rng.normal(size=(3, 3))
     T = A @ A.T + 3 * np.eye(3)
     theta, phi = 0.5, 0.03
-    got = rankings._marginal_loglik(d, gamma, beta, T, theta, phi).eval()
+    F = np.linalg.cholesky(np.linalg.inv(T))
+    got = rankings._marginal_loglik(d, gamma, beta, F, theta, phi).eval()
     ref = 0.0
     for j in range(d["M"]):
         rows = d["school"] == j
@@ -157,3 +159,35 @@ def test_schools_self_check_passes_at_the_published_means_and_fails_away_from_th
     result = hbm.checks.check_schools_posterior(posterior(0.5))
     assert not result and "0.4" not in str(result)
     assert not hbm.checks.check_schools_posterior(az.from_dict(posterior={"beta": np.zeros((1, 5, 8))}))
+
+
+def test_gibbs_and_slope_self_checks():
+    rng = np.random.default_rng(3)
+
+    def posterior(shift=0.0, n=2000):
+        return az.from_dict(posterior={"beta": rng.normal(shift, 1, (2, n, 8)), "gamma": rng.normal(shift, 1, (2, n, 3)),
+                                       "theta": rng.normal(shift, 1, (2, n)), "phi": rng.normal(shift, 1, (2, n))})
+
+    reference = posterior()
+    assert hbm.checks.check_gibbs_agreement(posterior(), reference)
+    assert not hbm.checks.check_gibbs_agreement(posterior(0.5), reference)
+
+    sigma = np.zeros((2, 100, 3, 3))
+    sigma[..., 1, 1] = 0.04 ** 2
+    wishart = az.from_dict(posterior={"Sigma": sigma})
+    lkj = az.from_dict(posterior={"sigma_alpha": np.full((2, 100, 3), 0.005)})
+    assert hbm.checks.check_slope_sd(0.04, 0.005, wishart, lkj)
+    assert not hbm.checks.check_slope_sd(0.005, 0.04, wishart, lkj)
+
+
+def test_lkj_construction_matches_pymc_lkj_prior(london):
+    """The correlation matrix built from canonical partial correlations has the LKJ(2) distribution."""
+    import pymc as pm
+
+    ours = pm.draw(rankings.build_lkj_model(london)["corr"], draws=8000, random_seed=1)
+    ref = pm.draw(pm.LKJCorr.dist(n=3, eta=2.0, return_matrix=True), draws=8000, random_seed=2)
+    iu = ([0, 0, 1], [1, 2, 2])
+    # every marginal correlation of LKJ(eta=2) in 3 dimensions is 2 Beta(2.5, 2.5) - 1: variance 1/6
+    np.testing.assert_allclose(ours[:, iu[0], iu[1]].var(0), 1 / 6, atol=0.012)
+    np.testing.assert_allclose(ours[:, iu[0], iu[1]].mean(0), 0, atol=0.02)
+    assert abs(np.linalg.det(ours).mean() - np.linalg.det(ref).mean()) < 0.01

@@ -105,13 +105,15 @@ def _chol3(P):
     return l11, l21, l31, l22, l32, l33
 
 
-def _marginal_loglik(d: dict, gamma, beta, T, theta, phi):
-    """log p(y | beta, gamma, T, theta, phi) with every school's alpha[j] integrated out.
+def _marginal_loglik(d: dict, gamma, beta, F, theta, phi):
+    """log p(y | beta, gamma, Sigma = F F', theta, phi) with every school's alpha[j] integrated out.
 
-    For school j with residual ``r = y - X beta - Z gamma`` and pupil precisions ``W``,
-    ``alpha[j] - gamma ~ N(0, T^-1)`` integrates to
-    ``sum_p log N(r_p | 0, 1/w_p) + [log|T| - log|P_j| + b_j' P_j^-1 b_j] / 2`` with
-    ``P_j = T + Z_j' W_j Z_j`` and ``b_j = Z_j' W_j r_j``.
+    For school j with residual ``r = y - X beta - Z gamma``, pupil precisions ``W``,
+    ``A_j = Z_j' W_j Z_j`` and ``b_j = Z_j' W_j r_j``, integrating ``alpha[j] - gamma ~ N(0, F F')``
+    gives ``sum_p log N(r_p | 0, 1/w_p) + [-log|Q_j| + c_j' Q_j^-1 c_j] / 2`` with
+    ``Q_j = I + F' A_j F`` and ``c_j = F' b_j``. (This equals the precision form
+    ``[log|T| - log|T + A_j| + b_j' (T + A_j)^-1 b_j] / 2`` with ``T = (F F')^-1``, but stays
+    well conditioned when a between-school variance is tiny.)
     """
     onehot = np.zeros((d["M"], len(d["y"])))
     onehot[d["school"], np.arange(len(d["y"]))] = 1.0
@@ -120,14 +122,16 @@ def _marginal_loglik(d: dict, gamma, beta, T, theta, phi):
     w = pt.exp(log_w)
     r = d["y"] - pt.dot(d["X"], beta) - pt.dot(d["Z"], gamma)
     pupils = 0.5 * pt.sum(log_w - w * r**2) - 0.5 * len(d["y"]) * np.log(2 * np.pi)
-    P = T[None, :, :] + _segment_sum(onehot, ZZ * w[:, None]).reshape((d["M"], 3, 3))
+    A = _segment_sum(onehot, ZZ * w[:, None]).reshape((d["M"], 3, 3))
     b = _segment_sum(onehot, d["Z"] * (w * r)[:, None])
-    l11, l21, l31, l22, l32, l33 = _chol3(P)
-    v1 = b[:, 0] / l11
-    v2 = (b[:, 1] - l21 * v1) / l22
-    v3 = (b[:, 2] - l31 * v1 - l32 * v2) / l33
-    logdet_P = 2 * (pt.log(l11) + pt.log(l22) + pt.log(l33))
-    return pupils + 0.5 * pt.sum(pt.log(pt.nlinalg.det(T)) - logdet_P + v1**2 + v2**2 + v3**2)
+    Q = pt.eye(3)[None, :, :] + pt.dot(F.T, pt.dot(A, F)).dimshuffle(1, 0, 2)
+    c = pt.dot(b, F)
+    l11, l21, l31, l22, l32, l33 = _chol3(Q)
+    v1 = c[:, 0] / l11
+    v2 = (c[:, 1] - l21 * v1) / l22
+    v3 = (c[:, 2] - l31 * v1 - l32 * v2) / l33
+    logdet_Q = 2 * (pt.log(l11) + pt.log(l22) + pt.log(l33))
+    return pupils + 0.5 * pt.sum(v1**2 + v2**2 + v3**2 - logdet_Q)
 
 
 def build_bugs_model(df: pd.DataFrame, *, marginalise_alpha: bool = True) -> pm.Model:
@@ -175,7 +179,7 @@ def build_bugs_model(df: pd.DataFrame, *, marginalise_alpha: bool = True) -> pm.
         L_inv = solve_triangular(L, pt.eye(3), lower=True)
         pm.Deterministic("Sigma", pt.dot(L_inv.T, L_inv), dims=("coef", "coef_bis"))
         if marginalise_alpha:
-            pm.Potential("Y_marginal", _marginal_loglik(d, gamma, beta, T, theta, phi))
+            pm.Potential("Y_marginal", _marginal_loglik(d, gamma, beta, L_inv.T, theta, phi))
         else:
             z = pm.Normal("z", 0.0, 1.0, dims=("school", "coef"))
             alpha = pm.Deterministic("alpha", gamma + pt.dot(z, L_inv), dims=("school", "coef"))
@@ -225,8 +229,9 @@ def add_alpha_draws(idata: az.InferenceData, df: pd.DataFrame, *, random_seed: i
     return idata
 
 
-def build_lkj_model(df: pd.DataFrame, *, eta: float = 2.0, scale_sd=(1.0, 0.1, 1.0)) -> pm.Model:
-    """A modern variant: LKJ prior on the correlation, half-normal scales, non-centred.
+def build_lkj_model(df: pd.DataFrame, *, eta: float = 2.0, scale_sd=(1.0, 0.1, 1.0),
+                    marginalise_alpha: bool = True) -> pm.Model:
+    """A modern variant: LKJ prior on the correlation, half-normal scales.
 
     Parameters
     ----------
@@ -237,12 +242,17 @@ def build_lkj_model(df: pd.DataFrame, *, eta: float = 2.0, scale_sd=(1.0, 0.1, 1
     scale_sd : sequence of 3 floats, default (1, 0.1, 1)
         Scales of the half-normal priors on the standard deviations of intercept, LRT slope and
         VR1 coefficient across schools (the LRT slope is per LRT point, hence the smaller scale).
+    marginalise_alpha : bool, default True
+        Integrate the school coefficients out as in :func:`build_bugs_model` (draw them afterwards
+        with :func:`add_alpha_draws`); if False, sample them non-centred,
+        ``alpha[j] = gamma + L z[j]`` with ``L`` the Cholesky factor of their covariance.
 
     Returns
     -------
     pymc.Model
         Same node names as :func:`build_bugs_model` (``beta``, ``gamma``, ``theta``, ``phi``,
-        ``alpha``), with ``sigma_alpha`` and ``corr`` in place of the Wishart.
+        ``T``, and ``alpha`` when not marginalised), with ``sigma_alpha`` and ``corr`` in place
+        of the Wishart.
     """
     scale_sd = np.asarray(scale_sd, dtype=float)
     if eta <= 0:
@@ -255,14 +265,29 @@ def build_lkj_model(df: pd.DataFrame, *, eta: float = 2.0, scale_sd=(1.0, 0.1, 1
         gamma = pm.Normal("gamma", 0.0, PRIOR_SD, dims="coef")
         theta = pm.Normal("theta", 0.0, PRIOR_SD)
         phi = pm.Normal("phi", 0.0, PRIOR_SD)
-        chol, corr, sigma = pm.LKJCholeskyCov("chol_cov", n=3, eta=eta,
-                                              sd_dist=pm.HalfNormal.dist(scale_sd, shape=3),
-                                              compute_corr=True)
-        pm.Deterministic("sigma_alpha", sigma, dims="coef")
-        pm.Deterministic("corr", corr, dims=("coef", "coef_bis"))
-        z = pm.Normal("z", 0.0, 1.0, dims=("school", "coef"))
-        alpha = pm.Deterministic("alpha", gamma + pt.dot(z, chol.T), dims=("school", "coef"))
-        _likelihood(d, alpha, beta, theta, phi)
+        sigma = pm.HalfNormal("sigma_alpha", sigma=scale_sd, dims="coef")
+        # LKJ(eta) for a 3x3 correlation matrix through its canonical partial correlations
+        # (Lewandowski et al. 2009): rho12, rho13 ~ 2 Beta(eta + 1/2, eta + 1/2) - 1 and the
+        # partial correlation rho23|1 ~ 2 Beta(eta, eta) - 1, independent.
+        shape = np.array([eta + 0.5, eta + 0.5, eta])
+        cpc = 2 * pm.Beta("corr_cpc", alpha=shape, beta=shape, shape=3) - 1
+        L_corr = pt.zeros((3, 3))
+        L_corr = pt.set_subtensor(L_corr[0, 0], 1.0)
+        L_corr = pt.set_subtensor(L_corr[1, 0], cpc[0])
+        L_corr = pt.set_subtensor(L_corr[1, 1], pt.sqrt(1 - cpc[0] ** 2))
+        L_corr = pt.set_subtensor(L_corr[2, 0], cpc[1])
+        L_corr = pt.set_subtensor(L_corr[2, 1], cpc[2] * pt.sqrt(1 - cpc[1] ** 2))
+        L_corr = pt.set_subtensor(L_corr[2, 2], pt.sqrt((1 - cpc[1] ** 2) * (1 - cpc[2] ** 2)))
+        pm.Deterministic("corr", pt.dot(L_corr, L_corr.T), dims=("coef", "coef_bis"))
+        chol = sigma[:, None] * L_corr
+        chol_inv = solve_triangular(chol, pt.eye(3), lower=True)
+        T = pm.Deterministic("T", pt.dot(chol_inv.T, chol_inv), dims=("coef", "coef_bis"))
+        if marginalise_alpha:
+            pm.Potential("Y_marginal", _marginal_loglik(d, gamma, beta, chol, theta, phi))
+        else:
+            z = pm.Normal("z", 0.0, 1.0, dims=("school", "coef"))
+            alpha = pm.Deterministic("alpha", gamma + pt.dot(z, chol.T), dims=("school", "coef"))
+            _likelihood(d, alpha, beta, theta, phi)
     return model
 
 
@@ -354,8 +379,8 @@ def school_ranks(idata: az.InferenceData, *, var_name: str = "alpha", coef: int 
     -------
     pandas.DataFrame
         One row per school, sorted by mean rank: ``school``, ``mean_rank``, ``median_rank``,
-        ``lower``, ``upper`` (the interval's ends), and ``ranks`` is available from
-        :func:`rank_draws`.
+        ``lower`` and ``upper`` (the ends of the equal-tailed interval, as ranks). The ranks of
+        every draw are :func:`rank_draws`.
     """
     ranks = rank_draws(idata, var_name=var_name, coef=coef)
     if not 0 < prob < 1:
