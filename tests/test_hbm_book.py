@@ -174,3 +174,6 @@ def test_sampler_table_verdicts_and_agreement(tmp_path):
     record["chapters"]["05_b"]["pymc"] = _run(100.0, 95.0, 1000.0, {"x": [0.0, 0.1]})
     agreement = samplers.agreement(record)
     assert agreement["01_a"] == pytest.approx(3.0) and agreement["05_b"] == pytest.approx(0.1 / 0.1 / 2 ** 0.5)
+    assert samplers.unconverged(record) == []
+    record["chapters"]["01_a"]["pymc"]["max_r_hat"] = 1.05
+    assert samplers.unconverged(record) == ["01_a / pymc"] and "01_a" not in samplers.agreement(record)

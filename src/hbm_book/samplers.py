@@ -45,12 +45,25 @@ def not_measured(record: dict) -> dict[str, str]:
     return {f"{c} / {s}": r["error"] for c, by in record["chapters"].items() for s, r in by.items() if "error" in r}
 
 
+def converged(result: dict, *, rhat_max: float = 1.01, ess_min: float = 400) -> bool:
+    """Whether a run finished with every R-hat at most ``rhat_max`` and every bulk ESS at least ``ess_min``."""
+    return "error" not in result and result["max_r_hat"] <= rhat_max and result["min_ess_bulk"] >= ess_min
+
+
+def unconverged(record: dict) -> list[str]:
+    """``chapter / sampler`` of every finished run that did not converge (see :func:`converged`)."""
+    return [f"{c} / {s}" for c, by in record["chapters"].items() for s, r in by.items()
+            if "error" not in r and not converged(r)]
+
+
 def agreement(record: dict) -> dict[str, float]:
-    """Per chapter measured with both samplers: the largest difference of a posterior mean between
+    """Per chapter where both samplers converged: the largest difference of a posterior mean between
     them, in units of its Monte Carlo standard error ``sqrt(mcse_pymc**2 + mcse_nutpie**2)``."""
     out = {}
     for chapter, by in record["chapters"].items():
-        p, n = by.get("pymc", {}).get("posterior"), by.get("nutpie", {}).get("posterior")
+        if not (converged(by.get("pymc", {"error": ""})) and converged(by.get("nutpie", {"error": ""}))):
+            continue
+        p, n = by["pymc"].get("posterior"), by["nutpie"].get("posterior")
         if not p or not n:
             continue
         z = [abs(p[k][0] - n[k][0]) / math.hypot(p[k][1], n[k][1]) for k in p.keys() & n.keys()
