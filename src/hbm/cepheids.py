@@ -24,6 +24,8 @@ The chapter's student exercise (Gaia DR2 open clusters) is at the end.
 
 from __future__ import annotations
 
+import logging
+
 import arviz as az
 import astropy.units as u
 import numpy as np
@@ -254,7 +256,10 @@ def fit(model: pm.Model, *, random_seed: int, **overrides) -> az.InferenceData:
     """
     from hbm.sampling import sample
 
-    idata = sample(model, random_seed=random_seed, **{"nuts_sampler": "nutpie", **overrides})
+    # The chapter reports divergences, R-hat, ESS and E-BFMI itself with check_convergence,
+    # so PyMC's own log of them is switched off.
+    defaults = {"nuts_sampler": "nutpie", "quiet": True, "compute_convergence_checks": False}
+    idata = sample(model, random_seed=random_seed, **{**defaults, **overrides})
     post = idata.posterior
     post = post.drop_vars([v for v in post.data_vars if str(v).endswith("__")])
     for name, dims in model.named_vars_to_dims.items():
@@ -410,8 +415,14 @@ def host_residual_check(idata: az.InferenceData, model: pm.Model, data: pd.DataF
     n_chain, n_draw = idata.posterior.sizes["chain"], idata.posterior.sizes["draw"]
     step = max(1, (n_chain * n_draw) // draws)
     thinned = idata.posterior.isel(draw=slice(None, None, step))
-    with model:
-        rep = pm.sample_posterior_predictive(thinned, random_seed=random_seed, progressbar=False)
+    # PyMC logs the names of the variables it samples to stderr (INFO); keep the output clean.
+    pymc_log = logging.getLogger("pymc")
+    level = pymc_log.level
+    pymc_log.setLevel(logging.WARNING)
+    try:
+        rep = pm.sample_posterior_predictive(thinned, model=model, random_seed=random_seed, progressbar=False)
+    finally:
+        pymc_log.setLevel(level)
     y_rep = rep.posterior_predictive["m_W"].stack(sample=("chain", "draw")).transpose("cepheid", "sample").values
     fitted = predicted_means(idata, data)
     obs_res = data["m_W"].to_numpy() - fitted
@@ -477,13 +488,16 @@ def prepare_clusters(df: pd.DataFrame, *, error_floor: float = PARALLAX_ERROR_FL
 
 
 def build_cluster_model(data: pd.DataFrame) -> pm.Model:
-    """Hierarchical model of open-cluster distances from member parallaxes.
+    """Hierarchical model of open-cluster parallaxes (and so distances) from their members.
 
-    Stars within clusters: a member's parallax is
-    ``Normal(1000 pc mas / d[c], sqrt(error**2 + depth[c]**2))``, where
-    ``depth[c]`` (mas) is the spread of the members' true parallaxes (the
-    cluster's extent along the line of sight). Clusters within a population:
-    ``log d[c] ~ Normal(log_d_pop, log_d_sd)``.
+    Stars within clusters: a member's measured parallax is
+    ``Normal(parallax[c], sqrt(error**2 + depth[c]**2))``, where ``depth[c]``
+    (mas) is the spread of the members' true parallaxes, i.e. the cluster's
+    extent along the line of sight. Clusters within a population of nearby
+    clusters: ``log parallax[c] ~ Normal(log_plx_pop, log_plx_sd)`` (the same
+    as a log-normal population of distances). Written centred: hundreds of
+    members pin each cluster down, the regime where the centred form samples
+    well.
 
     Parameters
     ----------
@@ -493,8 +507,9 @@ def build_cluster_model(data: pd.DataFrame) -> pm.Model:
     Returns
     -------
     pymc.Model
-        With ``distance`` (pc, dims ``cluster``), ``depth`` (mas) and the
-        population parameters ``log_d_pop`` and ``log_d_sd``.
+        With ``parallax`` (mas, dims ``cluster``), ``depth`` (mas) and the
+        population parameters ``log_plx_pop`` and ``log_plx_sd``; observed
+        ``parallax_obs`` (dims ``star``).
     """
     _require_columns(data, ["cluster", "parallax", "parallax_error"])
     if not (data["parallax_error"] > 0).all():
@@ -502,14 +517,12 @@ def build_cluster_model(data: pd.DataFrame) -> pm.Model:
     clusters = list(data["cluster"].cat.categories)
     idx = data["cluster"].cat.codes.to_numpy()
     with pm.Model(coords={"cluster": clusters, "star": np.arange(len(data))}) as model:
-        log_d_pop = pm.Normal("log_d_pop", mu=np.log(200.0), sigma=1.5)
-        log_d_sd = pm.HalfNormal("log_d_sd", sigma=1.0)
-        # Centred: each cluster's distance is pinned down by hundreds of
-        # members, the regime where the centred form samples well.
-        log_d = pm.Normal("log_d", mu=log_d_pop, sigma=log_d_sd, dims="cluster")
-        distance = pm.Deterministic("distance", pt.exp(log_d), dims="cluster")
+        # Population: clusters within a few hundred pc, i.e. parallaxes of a few mas.
+        log_plx_pop = pm.Normal("log_plx_pop", mu=np.log(5.0), sigma=1.5)
+        log_plx_sd = pm.HalfNormal("log_plx_sd", sigma=1.0)
+        log_plx = pm.Normal("log_plx", mu=log_plx_pop, sigma=log_plx_sd, dims="cluster")
+        parallax = pm.Deterministic("parallax", pt.exp(log_plx), dims="cluster")
         depth = pm.HalfNormal("depth", sigma=2.0, dims="cluster")
-        parallax = 1000.0 / distance
         pm.Normal("parallax_obs", mu=parallax[idx],
                   sigma=pt.sqrt(data["parallax_error"].to_numpy() ** 2 + depth[idx] ** 2),
                   observed=data["parallax"].to_numpy(), dims="star")
@@ -519,9 +532,10 @@ def build_cluster_model(data: pd.DataFrame) -> pm.Model:
 def cluster_distance_mle(data: pd.DataFrame) -> pd.Series:
     """Maximum-likelihood cluster distances (pc) under the same star-level likelihood.
 
-    Each cluster is fitted on its own (mean parallax and depth), so this is an
-    independent, prior-free reference for :func:`build_cluster_model`; the
-    parallax is turned into a distance with astropy.
+    Each cluster is fitted on its own (mean parallax and depth, by
+    Nelder-Mead), so this is an independent, prior-free reference for
+    :func:`build_cluster_model`; the parallax is turned into a distance with
+    astropy.
 
     Parameters
     ----------
