@@ -139,6 +139,7 @@ def test_marginal_likelihood_matches_the_multivariate_normal_of_each_school():
         cov = Z @ np.linalg.inv(T) @ Z.T + np.diag(np.exp(-(theta + phi * d["lrt"][rows])))
         ref += stats.multivariate_normal(X @ beta + Z @ gamma, cov).logpdf(d["y"][rows])
     assert got == pytest.approx(ref, rel=1e-9)
+    assert rankings._marginal_loglik_precision(d, gamma, beta, T, theta, phi).eval() == pytest.approx(ref, rel=1e-9)
 
 
 def test_schools_self_check_passes_at_the_published_means_and_fails_away_from_them():
