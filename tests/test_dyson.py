@@ -135,7 +135,7 @@ def test_build_model_rejects_bad_options():
     [
         (lambda d: d.assign(time=np.where(d.index == 3, d["time"].iloc[2], d["time"])), "duplicate time"),
         (lambda d: d.iloc[[0, 2, 1, *range(3, len(d))]].reset_index(drop=True), "out of time order"),
-        (lambda d: d.assign(flux=np.where(d.index == 4, np.nan, d["flux"])), "'flux', row 4.*NaN"),
+        (lambda d: d.assign(flux=np.where(d.index == 4, np.nan, d["flux"])), "'flux', row 5 \\(object_id 'S0'\\).*NaN"),
         (lambda d: d.assign(flux_err=np.where(d.index == 5, 0.0, d["flux_err"])), "must be positive"),
         (lambda d: d.assign(flux_err=np.where(d.index == 5, -1.0, d["flux_err"])), "must be positive"),
         (lambda d: d.drop(columns="flux_err"), "missing column"),

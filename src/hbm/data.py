@@ -54,8 +54,87 @@ GAIA_CLUSTERS = {
 }
 
 
-def _where(path: Path, column: str, row: int) -> str:
-    return f"{path}: column '{column}', row {row} (line {row + 1})"
+NA_TEXT = ("nan", "na", "null", "none")
+
+
+def validate_frame(df: pd.DataFrame, columns: dict[str, str], *, source: str = "table",
+                   label: str | None = None, first_line: int | None = None) -> pd.DataFrame:
+    """Validate a table against a column specification.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table; values may be text (as read from a file) or numbers. Columns
+        not in ``columns`` are ignored.
+    columns : dict of str to str
+        Expected column names, in order, mapped to their kind: ``"label"``
+        (non-empty text), ``"real"`` (finite number), ``"positive"`` (finite
+        number greater than zero), ``"nonnegative"`` (finite number of at least
+        zero) or ``"integer"`` (whole number).
+    source : str, default "table"
+        What the table is (a file name, "light-curve table", ...), for messages.
+    label : str, optional
+        A label column whose value is named in messages, e.g. ``"object_id"``.
+    first_line : int, optional
+        Line number of the first row in the file, added to messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Only the specified columns, in order: labels as ``str`` objects,
+        numbers as ``float64`` (``int64`` for integers), and a fresh ``RangeIndex``.
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, the table has no rows, or a value is empty,
+        non-numeric, NaN, infinite or out of its kind's range. The message names
+        the source, the column and the row (counted from 1).
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"{source}: expected a pandas DataFrame with columns {list(columns)}, got {type(df).__name__}")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {missing}; expected {list(columns)}")
+    if len(df) == 0:
+        raise ValueError(f"{source}: the table has no data rows")
+
+    def where(column: str, i: int) -> str:
+        line = f" (line {first_line + i})" if first_line is not None else ""
+        named = f" ({label} {str(df[label].iloc[i]).strip()!r})" if label and label != column else ""
+        return f"{source}: column '{column}', row {i + 1}{line}{named}"
+
+    out = {}
+    for column, kind in columns.items():
+        raw = df[column].reset_index(drop=True)
+        text = raw.astype(str).str.strip()
+        absent = raw.isna().to_numpy() | text.str.lower().isin(NA_TEXT).to_numpy()
+        empty = (text == "").to_numpy()
+        if empty.any():
+            raise ValueError(f"{where(column, int(np.flatnonzero(empty)[0]))}: empty value")
+        if kind == "label":
+            if absent.any():
+                raise ValueError(f"{where(column, int(np.flatnonzero(absent)[0]))}: missing label")
+            out[column] = text.to_numpy(dtype=object)
+            continue
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+        checks = [
+            (np.isnan(values) & ~absent, "is not a number"),
+            (np.isnan(values), "is NaN (missing values are not allowed)"),
+            (np.isinf(values), "is infinite"),
+        ]
+        if kind == "positive":
+            checks.append((values <= 0, "must be positive (an uncertainty or a period cannot be zero or negative)"))
+        if kind == "nonnegative":
+            checks.append((values < 0, "must not be negative"))
+        if kind == "integer":
+            checks.append((values != np.round(values), "must be a whole number"))
+        for bad, message in checks:
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(f"{where(column, i)}: value {text.iloc[i]!r} {message}")
+        out[column] = text.astype("int64").to_numpy() if kind == "integer" else values
+    return pd.DataFrame(out)
 
 
 def read_table(path: str | Path, columns: dict[str, str], *, sep: str = ",") -> pd.DataFrame:
@@ -66,9 +145,8 @@ def read_table(path: str | Path, columns: dict[str, str], *, sep: str = ",") -> 
     path : str or pathlib.Path
         The file to read.
     columns : dict of str to str
-        Expected column names, in order, mapped to their kind: ``"label"``
-        (non-empty text), ``"real"`` (finite number), ``"positive"`` (finite
-        number greater than zero) or ``"integer"`` (whole number).
+        Expected column names, in order, mapped to their kind (see
+        :func:`validate_frame`).
     sep : str, default ","
         Field separator.
 
@@ -83,9 +161,8 @@ def read_table(path: str | Path, columns: dict[str, str], *, sep: str = ",") -> 
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is empty, has missing or extra columns, or a value that is
-        empty, non-numeric, NaN, infinite or (for ``"positive"``) not above
-        zero. The message names the file, column and row.
+        If the file is empty, has missing or extra columns, or a bad value (see
+        :func:`validate_frame`). The message names the file, column, row and line.
     """
     path = Path(path)
     if not path.is_file():
@@ -93,48 +170,16 @@ def read_table(path: str | Path, columns: dict[str, str], *, sep: str = ",") -> 
     if not path.read_text().strip():
         raise ValueError(f"{path}: the file is empty (expected a header with columns {list(columns)})")
     raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
-    found = [str(c).strip() for c in raw.columns]
-    missing = [c for c in columns if c not in found]
-    extra = [c for c in found if c not in columns]
+    raw.columns = [str(c).strip() for c in raw.columns]
+    missing = [c for c in columns if c not in raw.columns]
+    extra = [c for c in raw.columns if c not in columns]
     if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing column(s) {missing}")
-        if extra:
-            parts.append(f"unexpected column(s) {extra}")
+        parts = [f"missing column(s) {missing}"] if missing else []
+        parts += [f"unexpected column(s) {extra}"] if extra else []
         raise ValueError(f"{path}: {'; '.join(parts)}; expected exactly {list(columns)}")
-    raw.columns = found
     if raw.empty:
         raise ValueError(f"{path}: the file has a header but no data rows")
-
-    out = {}
-    for column, kind in columns.items():
-        text = raw[column].str.strip()
-        empty = text == ""
-        if empty.any():
-            row = int(np.flatnonzero(empty.to_numpy())[0]) + 1
-            raise ValueError(f"{_where(path, column, row)}: empty value")
-        if kind == "label":
-            out[column] = text.astype(object)
-            continue
-        values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
-        checks = [
-            (np.isnan(values) & ~text.str.lower().isin(["nan", "na", "null", "none"]).to_numpy(), "is not a number"),
-            (np.isnan(values), "is NaN (missing values are not allowed)"),
-            (np.isinf(values), "is infinite"),
-        ]
-        if kind == "positive":
-            checks.append((values <= 0, "must be positive (an uncertainty or a period cannot be zero or negative)"))
-        if kind == "nonnegative":
-            checks.append((values < 0, "must not be negative"))
-        if kind == "integer":
-            checks.append((values != np.round(values), "must be a whole number"))
-        for bad, message in checks:
-            if bad.any():
-                row = int(np.flatnonzero(bad)[0])
-                raise ValueError(f"{_where(path, column, row + 1)}: value {text.iloc[row]!r} {message}")
-        out[column] = text.astype("int64") if kind == "integer" else values
-    return pd.DataFrame(out)
+    return validate_frame(raw, columns, source=str(path), first_line=2)
 
 
 def _check_no_duplicate_times(df: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -145,7 +190,7 @@ def _check_no_duplicate_times(df: pd.DataFrame, path: Path) -> pd.DataFrame:
             ((df["object_id"] == df["object_id"].iloc[row]) & (df["time"] == df["time"].iloc[row])).to_numpy()
         )[0])
         raise ValueError(
-            f"{_where(path, 'time', row + 1)}: object {df['object_id'].iloc[row]!r} has time "
+            f"{path}: column 'time', row {row + 1} (line {row + 2}): object {df['object_id'].iloc[row]!r} has time "
             f"{df['time'].iloc[row]} twice (also at row {first + 1}); each observation time must be unique"
         )
     return df.sort_values(["object_id", "time"], kind="stable").reset_index(drop=True)

@@ -34,7 +34,9 @@ import pymc as pm
 from scipy import stats
 from scipy.special import logsumexp
 
-COLUMNS = ("district", "hours_studied", "score_change", "score_change_err")
+from hbm.data import FIVE_DISTRICTS, validate_frame
+
+COLUMNS = tuple(FIVE_DISTRICTS)
 """The columns a Five Districts table must have (see ``data/README.md``)."""
 
 PRIORS: dict[str, tuple] = {
@@ -99,31 +101,7 @@ def validate(df: pd.DataFrame, districts: Sequence[str] | None = None) -> pd.Dat
         infinite, an error is not positive, a label is empty, or a label is not
         among ``districts``.
     """
-    if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"expected a pandas DataFrame with columns {list(COLUMNS)}, got {type(df).__name__}")
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"missing column(s) {missing}; a Five Districts table needs {list(COLUMNS)}")
-    if len(df) == 0:
-        raise ValueError("the table has no schools (no rows)")
-    out = pd.DataFrame({"district": df["district"].astype(str).str.strip().to_numpy(dtype=object)})
-    if df["district"].isna().any() or (out["district"] == "").any():
-        row = int(np.flatnonzero(df["district"].isna().to_numpy() | (out["district"] == "").to_numpy())[0])
-        raise ValueError(f"column 'district', row {row + 1}: empty district label")
-    for column in COLUMNS[1:]:
-        try:
-            values = pd.to_numeric(df[column], errors="raise").to_numpy(dtype=float)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"column '{column}' must be numeric ({err})") from None
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"column '{column}', row {row + 1}: value {values[row]} is NaN or infinite")
-        if column == "score_change_err" and (values <= 0).any():
-            row = int(np.flatnonzero(values <= 0)[0])
-            raise ValueError(f"column 'score_change_err', row {row + 1}: value {values[row]} must be positive "
-                             "(a standard error cannot be zero or negative)")
-        out[column] = values
+    out = validate_frame(df, FIVE_DISTRICTS, source="Five Districts table")
     if districts is not None:
         districts = [str(d) for d in districts]
         if len(set(districts)) != len(districts) or not districts:

@@ -38,7 +38,9 @@ import pytensor.tensor as pt
 import xarray as xr
 from astropy.timeseries import LombScargle
 
-COLUMNS = ("object_id", "time", "flux", "flux_err")
+from hbm.data import DYSON_SPHERES, validate_frame
+
+COLUMNS = tuple(DYSON_SPHERES)
 """The columns a light-curve table must have (see ``data/README.md``)."""
 
 MAX_FREQUENCY = 1.0
@@ -98,33 +100,7 @@ def check_light_curves(df: pd.DataFrame) -> pd.DataFrame:
         increasing (a duplicate time or rows out of order). The message names
         the object and the row.
     """
-    if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"expected a pandas DataFrame with columns {list(COLUMNS)}, got {type(df).__name__}")
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"light-curve table is missing column(s) {missing}; expected {list(COLUMNS)}")
-    if df.empty:
-        raise ValueError("light-curve table has no rows")
-    if df["object_id"].isna().any():
-        row = int(np.flatnonzero(df["object_id"].isna().to_numpy())[0])
-        raise ValueError(f"column 'object_id', row {row}: missing object label")
-    out = pd.DataFrame({"object_id": df["object_id"].astype(str).to_numpy(dtype=object)})
-    for column in COLUMNS[1:]:
-        try:
-            values = pd.to_numeric(df[column], errors="raise").to_numpy(dtype=float)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"column {column!r} must be numeric ({err})") from None
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"column {column!r}, row {row} (object {out['object_id'].iloc[row]!r}): "
-                             f"value {values[row]} is NaN or infinite")
-        out[column] = values
-    bad = out["flux_err"].to_numpy() <= 0
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"column 'flux_err', row {row} (object {out['object_id'].iloc[row]!r}): "
-                         f"uncertainty {out['flux_err'].iloc[row]} must be positive")
+    out = validate_frame(df, DYSON_SPHERES, source="light-curve table", label="object_id")
     for name, group in out.groupby("object_id", sort=False):
         if len(group) < MIN_POINTS:
             raise ValueError(f"object {name!r} has {len(group)} observations; at least {MIN_POINTS} are needed "
