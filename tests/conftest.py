@@ -1,3 +1,4 @@
+import hbm  # noqa: F401  (first: links PyTensor to OpenBLAS before any test imports pymc)
 import pytest
 
 

@@ -68,3 +68,23 @@ def test_divergences_and_thresholds_are_reported():
     assert report.failures == [f"{report.divergences} divergent transitions (at most 0 allowed)"]
     assert sampling.check_convergence(idata, rhat_max=10, ess_min=1, bfmi_min=0,
                                       max_divergences=report.divergences).ok
+
+
+def test_nutpie_posterior_looks_like_pymcs():
+    with pm.Model(coords={"group": ["a", "b", "c"]}) as model:
+        sigma = pm.HalfNormal("sigma", 1.0, dims="group")
+        pm.Normal("x", 0, sigma, dims="group")
+    idata = sampling.sample(model, random_seed=4, draws=100, tune=100, chains=2, nuts_sampler="nutpie",
+                            progressbar=False)
+    post = idata.posterior
+    assert sorted(post.data_vars) == ["sigma", "x"]
+    assert post["sigma"].dims == ("chain", "draw", "group") and list(post["group"].values) == ["a", "b", "c"]
+
+
+def test_book_build_is_quiet(monkeypatch, capfd):
+    monkeypatch.setenv(sampling.BUILD_ENV, "1")
+    with pm.Model() as model:
+        pm.Normal("x")
+    sampling.sample(model, random_seed=5, draws=50, tune=50, chains=2)
+    captured = capfd.readouterr()
+    assert "NUTS" not in captured.err and "Sampling" not in captured.err

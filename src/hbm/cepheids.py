@@ -236,10 +236,7 @@ def fit(model: pm.Model, *, random_seed: int, **overrides) -> az.InferenceData:
     """Sample a model of this chapter with nutpie through :func:`hbm.sampling.sample`.
 
     nutpie (compiled with numba) samples these models in a fraction of PyMC's
-    time. Two details of its output are tidied: it also stores the
-    unconstrained variables (``sigma_int_log__``, ...), which are dropped, and
-    it loses the named dimension of some transformed variables, which is
-    restored from the model.
+    time (see the sampler-performance appendix).
 
     Parameters
     ----------
@@ -256,18 +253,7 @@ def fit(model: pm.Model, *, random_seed: int, **overrides) -> az.InferenceData:
     """
     from hbm.sampling import sample
 
-    # The chapter reports divergences, R-hat, ESS and E-BFMI itself with check_convergence,
-    # so PyMC's own log of them is switched off.
-    defaults = {"nuts_sampler": "nutpie", "quiet": True, "compute_convergence_checks": False}
-    idata = sample(model, random_seed=random_seed, **{**defaults, **overrides})
-    post = idata.posterior
-    post = post.drop_vars([v for v in post.data_vars if str(v).endswith("__")])
-    for name, dims in model.named_vars_to_dims.items():
-        if name in post and dims and post[name].dims[2:] != tuple(dims):
-            post = post.assign({name: (("chain", "draw", *dims), post[name].values)})
-    stale = [d for d in post.dims if not any(d in post[v].dims for v in post.data_vars)]
-    idata.posterior = post.drop_dims(stale)
-    return idata
+    return sample(model, random_seed=random_seed, **{"nuts_sampler": "nutpie", **overrides})
 
 
 def distance_table(idata: az.InferenceData, *, hdi_prob: float = 0.94) -> pd.DataFrame:

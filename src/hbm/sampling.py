@@ -45,15 +45,34 @@ def sample(model: pm.Model, *, random_seed: int, **overrides) -> az.InferenceDat
     Notes
     -----
     Defaults: 4 chains of 1000 tuning and 1000 kept draws, run in as many
-    processes as there are CPU cores (at most one per chain), and the progress
-    bar shown in a live session but not during the book build.
+    processes as there are CPU cores (at most one per chain). In a live
+    session the progress bar, PyMC's log and its convergence warnings are
+    shown; during the book build they are not (the chapters assert convergence
+    with :func:`check_convergence` instead, and the pages stay free of stderr).
+
+    With ``nuts_sampler="nutpie"`` the posterior is tidied to look like
+    PyMC's own: nutpie's extra unconstrained variables (``sigma_log__``, ...)
+    are dropped and the model's dimension names restored where nutpie lost them.
     """
     if isinstance(random_seed, bool) or not isinstance(random_seed, Integral):
         raise TypeError(f"random_seed must be an integer, got {random_seed!r}")
-    kwargs = {**DEFAULTS, "progressbar": not in_book_build()}
+    building = in_book_build()
+    kwargs = {**DEFAULTS, "progressbar": not building, "quiet": building, "compute_convergence_checks": not building}
     kwargs.update(overrides)
     kwargs.setdefault("cores", min(kwargs["chains"], os.cpu_count() or 1))
-    return pm.sample(model=model, random_seed=int(random_seed), **kwargs)
+    idata = pm.sample(model=model, random_seed=int(random_seed), **kwargs)
+    if kwargs.get("nuts_sampler") == "nutpie":
+        idata.posterior = _tidy_nutpie_posterior(idata.posterior, model)
+    return idata
+
+
+def _tidy_nutpie_posterior(post, model: pm.Model):
+    post = post.drop_vars([v for v in post.data_vars if str(v).endswith("__")])
+    for name, dims in model.named_vars_to_dims.items():
+        if name in post and dims and post[name].dims[2:] != tuple(dims):
+            post = post.assign({name: (("chain", "draw", *dims), post[name].values)})
+    stale = [d for d in post.dims if not any(d in post[v].dims for v in post.data_vars)]
+    return post.drop_dims(stale)
 
 
 class ConvergenceError(RuntimeError):
