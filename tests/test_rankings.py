@@ -98,6 +98,20 @@ def test_school_ranks_rejects_bad_arguments():
         rankings.school_ranks(idata, prob=1.5)
     with pytest.raises(ValueError, match="no variable"):
         rankings.school_ranks(idata, var_name="beta")
+    with pytest.raises(ValueError, match="InferenceData"):
+        rankings.rank_draws(idata.posterior)
+
+
+def test_school_ranks_self_check():
+    idata = hand_made_posterior([[0.0, 1.0, 2.0, 3.0], [0.0, 2.0, 1.0, 3.0]])
+    assert hbm.checks.check_school_ranks(rankings.school_ranks(idata), idata)
+    wrong = rankings.school_ranks(idata).assign(mean_rank=[1.0, 2.0, 3.0, 4.0])
+    assert not hbm.checks.check_school_ranks(wrong, idata)
+    assert not hbm.checks.check_school_ranks(rankings.school_ranks(idata).iloc[:3], idata)  # a school missing
+    twice = pd.concat([rankings.school_ranks(idata)] * 2)
+    assert "twice" in hbm.checks.check_school_ranks(twice, idata).message
+    assert "could not read the posterior" in hbm.checks.check_school_ranks(rankings.school_ranks(idata), 1.0).message
+    assert "DataFrame" in hbm.checks.check_school_ranks(1.0, idata).message
 
 
 def test_compare_with_published_on_a_posterior_at_the_published_means():

@@ -448,9 +448,14 @@ def check_school_ranks(ranks, idata) -> CheckResult:
 
     from hbm import rankings
 
-    ref = rankings.school_ranks(idata).set_index("school")["mean_rank"].sort_index()
     if not isinstance(ranks, pd.DataFrame) or not {"school", "mean_rank"} <= set(ranks.columns):
         return CheckResult("school ranks", False, "ranks must be a DataFrame with columns 'school' and 'mean_rank'")
+    if ranks["school"].duplicated().any():
+        return CheckResult("school ranks", False, "ranks must have one row per school (a school appears twice)")
+    try:
+        ref = rankings.school_ranks(idata).set_index("school")["mean_rank"].sort_index()
+    except ValueError as err:
+        return CheckResult("school ranks", False, f"could not read the posterior: {err}")
     got = ranks.set_index("school")["mean_rank"].reindex(ref.index)
     return check_close("school ranks", got.to_numpy(), ref.to_numpy(), atol=0.01, what="mean ranks")
 

@@ -431,7 +431,15 @@ def rank_draws(idata: az.InferenceData, *, var_name: str = "alpha", coef: int = 
     -------
     pandas.DataFrame
         Rows are draws (chains stacked), columns the school labels.
+
+    Raises
+    ------
+    ValueError
+        If ``idata`` is not an InferenceData with a posterior holding ``var_name`` of four
+        dims, or ``coef`` is out of range.
     """
+    if not isinstance(idata, az.InferenceData) or "posterior" not in idata.groups():
+        raise ValueError(f"idata must be an arviz.InferenceData with a posterior group, got {type(idata).__name__}")
     post = idata.posterior
     if var_name not in post:
         raise ValueError(f"the posterior has no variable {var_name!r}")
