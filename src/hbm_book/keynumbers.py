@@ -21,9 +21,9 @@ from hbm_book import machine_info, read_json, write_json
 RTOL = 1e-9
 """Relative tolerance for floats: far below any Monte Carlo error, above last-digit JSON noise."""
 
-TIMING_SUFFIXES = ("_seconds", "_ms", "_minutes", "_per_s", "_load")
-"""Glue keys that end like this (or contain ``speed``) are measured times or speeds, which differ
-from run to run by nature; the comparison leaves them out."""
+TIMING_SUFFIXES = ("_seconds", "_ms", "_minutes", "_per_s", "_load", "_measured")
+"""Glue keys that end like this (or contain ``speed``) are measured times, speeds, machine loads or
+descriptions of a measurement, which differ from run to run by nature; the comparison leaves them out."""
 
 
 def is_timing(key: str) -> bool:
