@@ -105,6 +105,30 @@ def _chol3(P):
     return l11, l21, l31, l22, l32, l33
 
 
+def _school_terms(d: dict, gamma, beta, theta, phi):
+    """Pupil-level log density of the residuals, and per school ``A_j = Z_j' W_j Z_j`` and
+    ``b_j = Z_j' W_j r_j`` (summed over pupils without a Python loop)."""
+    onehot = np.zeros((d["M"], len(d["y"])))
+    onehot[d["school"], np.arange(len(d["y"]))] = 1.0
+    ZZ = (d["Z"][:, :, None] * d["Z"][:, None, :]).reshape(-1, 9)
+    log_w = theta + phi * d["lrt"]
+    w = pt.exp(log_w)
+    r = d["y"] - pt.dot(d["X"], beta) - pt.dot(d["Z"], gamma)
+    pupils = 0.5 * pt.sum(log_w - w * r**2) - 0.5 * len(d["y"]) * np.log(2 * np.pi)
+    A = _segment_sum(onehot, ZZ * w[:, None]).reshape((d["M"], 3, 3))
+    b = _segment_sum(onehot, d["Z"] * (w * r)[:, None])
+    return pupils, A, b
+
+
+def _quad_logdet(M, c):
+    """Per school ``c_j' M_j^-1 c_j`` and ``log|M_j|`` for a batch of 3x3 SPD matrices."""
+    l11, l21, l31, l22, l32, l33 = _chol3(M)
+    v1 = c[:, 0] / l11
+    v2 = (c[:, 1] - l21 * v1) / l22
+    v3 = (c[:, 2] - l31 * v1 - l32 * v2) / l33
+    return v1**2 + v2**2 + v3**2, 2 * (pt.log(l11) + pt.log(l22) + pt.log(l33))
+
+
 def _marginal_loglik(d: dict, gamma, beta, F, theta, phi):
     """log p(y | beta, gamma, Sigma = F F', theta, phi) with every school's alpha[j] integrated out.
 
@@ -115,44 +139,19 @@ def _marginal_loglik(d: dict, gamma, beta, F, theta, phi):
     ``[log|T| - log|T + A_j| + b_j' (T + A_j)^-1 b_j] / 2`` with ``T = (F F')^-1``, but stays
     well conditioned when a between-school variance is tiny.)
     """
-    onehot = np.zeros((d["M"], len(d["y"])))
-    onehot[d["school"], np.arange(len(d["y"]))] = 1.0
-    ZZ = (d["Z"][:, :, None] * d["Z"][:, None, :]).reshape(-1, 9)
-    log_w = theta + phi * d["lrt"]
-    w = pt.exp(log_w)
-    r = d["y"] - pt.dot(d["X"], beta) - pt.dot(d["Z"], gamma)
-    pupils = 0.5 * pt.sum(log_w - w * r**2) - 0.5 * len(d["y"]) * np.log(2 * np.pi)
-    A = _segment_sum(onehot, ZZ * w[:, None]).reshape((d["M"], 3, 3))
-    b = _segment_sum(onehot, d["Z"] * (w * r)[:, None])
+    pupils, A, b = _school_terms(d, gamma, beta, theta, phi)
     Q = pt.eye(3)[None, :, :] + pt.dot(F.T, pt.dot(A, F)).dimshuffle(1, 0, 2)
-    c = pt.dot(b, F)
-    l11, l21, l31, l22, l32, l33 = _chol3(Q)
-    v1 = c[:, 0] / l11
-    v2 = (c[:, 1] - l21 * v1) / l22
-    v3 = (c[:, 2] - l31 * v1 - l32 * v2) / l33
-    logdet_Q = 2 * (pt.log(l11) + pt.log(l22) + pt.log(l33))
-    return pupils + 0.5 * pt.sum(v1**2 + v2**2 + v3**2 - logdet_Q)
+    quad, logdet_Q = _quad_logdet(Q, pt.dot(b, F))
+    return pupils + 0.5 * pt.sum(quad - logdet_Q)
 
 
 def _marginal_loglik_precision(d: dict, gamma, beta, T, theta, phi):
     """The same marginal likelihood in precision form, given ``T = Sigma^-1`` directly:
     ``sum_p log N(r_p | 0, 1/w_p) + [log|T| - log|P_j| + b_j' P_j^-1 b_j] / 2`` with
     ``P_j = T + A_j``. Cheaper when ``T`` is the parameter (the Wishart model)."""
-    onehot = np.zeros((d["M"], len(d["y"])))
-    onehot[d["school"], np.arange(len(d["y"]))] = 1.0
-    ZZ = (d["Z"][:, :, None] * d["Z"][:, None, :]).reshape(-1, 9)
-    log_w = theta + phi * d["lrt"]
-    w = pt.exp(log_w)
-    r = d["y"] - pt.dot(d["X"], beta) - pt.dot(d["Z"], gamma)
-    pupils = 0.5 * pt.sum(log_w - w * r**2) - 0.5 * len(d["y"]) * np.log(2 * np.pi)
-    P = T[None, :, :] + _segment_sum(onehot, ZZ * w[:, None]).reshape((d["M"], 3, 3))
-    b = _segment_sum(onehot, d["Z"] * (w * r)[:, None])
-    l11, l21, l31, l22, l32, l33 = _chol3(P)
-    v1 = b[:, 0] / l11
-    v2 = (b[:, 1] - l21 * v1) / l22
-    v3 = (b[:, 2] - l31 * v1 - l32 * v2) / l33
-    logdet_P = 2 * (pt.log(l11) + pt.log(l22) + pt.log(l33))
-    return pupils + 0.5 * pt.sum(pt.log(pt.nlinalg.det(T)) - logdet_P + v1**2 + v2**2 + v3**2)
+    pupils, A, b = _school_terms(d, gamma, beta, theta, phi)
+    quad, logdet_P = _quad_logdet(T[None, :, :] + A, b)
+    return pupils + 0.5 * pt.sum(pt.log(pt.nlinalg.det(T)) - logdet_P + quad)
 
 
 def build_bugs_model(df: pd.DataFrame, *, marginalise_alpha: bool = True) -> pm.Model:
