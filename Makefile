@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-BUILD_ENV := HBM_BOOK_BUILD=1 PYDEVD_DISABLE_FILE_VALIDATION=1
+BUILD_ENV := HBM_QUIET=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 FORCE_CONFIG := _build/_config_force.yml
 
 .PHONY: all book test unit build-force force-config chapter student sysdeps install simulate clean help \

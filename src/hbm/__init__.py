@@ -23,9 +23,53 @@ if "pytensor" not in sys.modules and "blas__ldflags" not in os.environ.get("PYTE
         flags = os.environ.get("PYTENSOR_FLAGS", "")
         os.environ["PYTENSOR_FLAGS"] = ",".join(f for f in (flags, "blas__ldflags=-lopenblas") if f)
 
+if os.environ.get("HBM_QUIET", "") not in ("", "0"):
+    # PyMC logs at INFO level to stderr unless logging is configured when it is imported; with
+    # HBM_QUIET (set by the book build) only warnings and errors reach the page.
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+
 warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
 
-from hbm import checks, data, plotting, report, sampling  # noqa: E402
+from hbm.report import glue  # noqa: E402
 
-__all__ = ["checks", "data", "plotting", "report", "sampling"]
+SEED_OFFSET_ENV = "HBM_SEED_OFFSET"
+
+
+def seed(n: int) -> int:
+    """The random seed ``n`` shifted by ``$HBM_SEED_OFFSET`` (default 0).
+
+    Every random seed the book uses goes through this function (``hbm`` functions that take a
+    ``random_seed`` call it themselves), so that ``HBM_SEED_OFFSET=7 make build-force`` re-runs the
+    whole book with other seeds: a model that converges only on its own seed is not finished.
+    Simulated data sets (``python -m hbm.simulate``) are not shifted.
+    """
+    from numbers import Integral
+
+    if isinstance(n, bool) or not isinstance(n, Integral):
+        raise TypeError(f"a random seed must be an integer, got {n!r}")
+    offset = os.environ.get(SEED_OFFSET_ENV, "0").strip() or "0"
+    try:
+        return int(n) + int(offset)
+    except ValueError:
+        raise ValueError(f"{SEED_OFFSET_ENV} must be an integer, got {offset!r}") from None
+
+_SUBMODULES = {"checks", "data", "plotting", "priors", "sampling", "simulate", "chapters"}
+
+
+def __getattr__(name: str):
+    """Import submodules on first use (``hbm.data``, ``hbm.eight_schools``, ...), so that
+    ``import hbm`` stays cheap and reading chapter descriptors does not load PyMC."""
+    import importlib
+
+    if name in _SUBMODULES or (PACKAGE_DIR / name / "chapter.toml").is_file():
+        return importlib.import_module(f"hbm.{name}")
+    raise AttributeError(f"module 'hbm' has no attribute {name!r}")
+
+
+from pathlib import Path  # noqa: E402
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+__all__ = ["glue", "seed", *sorted(_SUBMODULES)]
 __version__ = "0.1.0"

@@ -57,7 +57,7 @@ GAIA_CLUSTERS = {
 NA_TEXT = ("nan", "na", "null", "none")
 
 
-def validate_frame(df: pd.DataFrame, columns: dict[str, str], *, source: str = "table",
+def validate(df: pd.DataFrame, columns: dict[str, str], *, source: str = "table",
                    label: str | None = None, first_line: int | None = None) -> pd.DataFrame:
     """Validate a table against a column specification.
 
@@ -146,7 +146,7 @@ def read_table(path: str | Path, columns: dict[str, str], *, sep: str = ",") -> 
         The file to read.
     columns : dict of str to str
         Expected column names, in order, mapped to their kind (see
-        :func:`validate_frame`).
+        :func:`validate`).
     sep : str, default ","
         Field separator.
 
@@ -162,7 +162,7 @@ def read_table(path: str | Path, columns: dict[str, str], *, sep: str = ",") -> 
         If ``path`` does not exist.
     ValueError
         If the file is empty, has missing or extra columns, or a bad value (see
-        :func:`validate_frame`). The message names the file, column, row and line.
+        :func:`validate`). The message names the file, column, row and line.
     """
     path = Path(path)
     if not path.is_file():
@@ -179,7 +179,7 @@ def read_table(path: str | Path, columns: dict[str, str], *, sep: str = ",") -> 
         raise ValueError(f"{path}: {'; '.join(parts)}; expected exactly {list(columns)}")
     if raw.empty:
         raise ValueError(f"{path}: the file has a header but no data rows")
-    return validate_frame(raw, columns, source=str(path), first_line=2)
+    return validate(raw, columns, source=str(path), first_line=2)
 
 
 def _check_no_duplicate_times(df: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -377,3 +377,29 @@ def load_truth(name: str) -> dict:
     if not path.is_file():
         raise ValueError(f"no simulation truth called {name!r} (looked for {path})")
     return json.loads(path.read_text())
+
+
+LOADERS = {
+    "eight_schools": load_eight_schools,
+    "five_districts": load_five_districts,
+    "dyson_spheres": load_dyson_spheres,
+    "cepheids": load_cepheids,
+    "gaia_clusters": load_gaia_clusters,
+    "london_schools": load_london_schools,
+    "london_published": load_london_published,
+}
+
+
+def load(name: str, path: str | Path | None = None) -> pd.DataFrame:
+    """Load a data set by name (see :data:`LOADERS` and ``data/README.md``).
+
+    Parameters
+    ----------
+    name : str
+        The data set, e.g. ``"eight_schools"``.
+    path : str or pathlib.Path, optional
+        A file of the same format to read instead of the shipped one.
+    """
+    if name not in LOADERS:
+        raise ValueError(f"no data set called {name!r}; choose one of {sorted(LOADERS)}")
+    return LOADERS[name](path) if path is not None else LOADERS[name]()

@@ -34,7 +34,7 @@ import pymc as pm
 from scipy import stats
 from scipy.special import logsumexp
 
-from hbm.data import FIVE_DISTRICTS, validate_frame
+from hbm.data import FIVE_DISTRICTS, validate
 
 COLUMNS = tuple(FIVE_DISTRICTS)
 """The columns a Five Districts table must have (see ``data/README.md``)."""
@@ -101,7 +101,7 @@ def validate(df: pd.DataFrame, districts: Sequence[str] | None = None) -> pd.Dat
         infinite, an error is not positive, a label is empty, or a label is not
         among ``districts``.
     """
-    out = validate_frame(df, FIVE_DISTRICTS, source="Five Districts table")
+    out = validate(df, FIVE_DISTRICTS, source="Five Districts table")
     if districts is not None:
         districts = [str(d) for d in districts]
         if len(set(districts)) != len(districts) or not districts:

@@ -38,7 +38,7 @@ import pytensor.tensor as pt
 import xarray as xr
 from astropy.timeseries import LombScargle
 
-from hbm.data import DYSON_SPHERES, validate_frame
+from hbm.data import DYSON_SPHERES, validate
 
 COLUMNS = tuple(DYSON_SPHERES)
 """The columns a light-curve table must have (see ``data/README.md``)."""
@@ -100,7 +100,7 @@ def check_light_curves(df: pd.DataFrame) -> pd.DataFrame:
         increasing (a duplicate time or rows out of order). The message names
         the object and the row.
     """
-    out = validate_frame(df, DYSON_SPHERES, source="light-curve table", label="object_id")
+    out = validate(df, DYSON_SPHERES, source="light-curve table", label="object_id")
     for name, group in out.groupby("object_id", sort=False):
         if len(group) < MIN_POINTS:
             raise ValueError(f"object {name!r} has {len(group)} observations; at least {MIN_POINTS} are needed "

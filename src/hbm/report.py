@@ -1,46 +1,47 @@
-"""Numbers quoted in the book's prose: glued into the page and recorded for reproducibility checks."""
+"""Numbers quoted in the book's prose: glued into the page where they are computed."""
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import numpy as np
 
-SUMMARY_ENV = "HBM_SUMMARY_DIR"
-"""When set, :func:`glue` also records every number in ``$HBM_SUMMARY_DIR/key_numbers.json``."""
+MCSE_SUFFIX = "_mcse"
+"""A number glued with ``mcse=`` also glues its Monte Carlo standard error under ``<name>_mcse``."""
 
 
-def glue(name: str, value, *, display: bool = False):
-    """Glue a computed value into the book and record it.
+def glue(name: str, value, *, mcse: float | None = None):
+    """Glue a computed value into the book (a no-op outside a Jupyter Book build environment).
 
     Parameters
     ----------
     name : str
-        The glue key, used in prose as ``{glue:text}`name:.2f```. Prefix it
-        with the chapter (``es_``, ``fd_``, ...) so keys stay unique.
-    value : float, int, str or object
+        The glue key, used in prose as ``{glue:text}`name:.2f```. It starts with the chapter's
+        ``glue_prefix`` (``es_``, ``fd_``, ...; see ``chapter.toml``).
+    value : float, int or str
         The value. NumPy scalars are converted to Python numbers so that the
         ``{glue:text}`` format specification applies.
-    display : bool, default False
-        Also show the value in the cell's output.
+    mcse : float, optional
+        The Monte Carlo standard error of ``value`` when it is estimated from posterior (or
+        other random) draws, e.g. ``az.mcse``. The build compares such numbers with the
+        reference within a multiple of their MCSE instead of exactly.
 
     Returns
     -------
     object
         ``value`` (as converted), so ``x = glue("key", compute())`` reads naturally.
-    """
-    from myst_nb import glue as _glue
 
+    Notes
+    -----
+    The build tooling (:mod:`hbm_book.keynumbers`) reads the glued values back from the executed
+    notebooks; nothing is written here. Without ``myst_nb`` installed (a plain Jupyter or Colab
+    session) the value is simply returned.
+    """
     if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
         value = value.item()
-    _glue(name, value, display=display)
-    folder = os.environ.get(SUMMARY_ENV)
-    if folder and isinstance(value, (int, float, str)):
-        path = Path(folder) / "key_numbers.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        numbers = json.loads(path.read_text()) if path.is_file() else {}
-        numbers[name] = value
-        path.write_text(json.dumps(numbers, indent=1, sort_keys=True) + "\n")
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:  # plain Jupyter, Colab: nothing to glue into
+        return value
+    _glue(name, value, display=False)
+    if mcse is not None:
+        _glue(name + MCSE_SUFFIX, float(np.asarray(mcse)), display=False)
     return value

@@ -1,26 +1,39 @@
-"""Sampling with the book's defaults, and convergence checks that can fail a build."""
+"""Sampling with the book's defaults, and convergence checks that can fail a build.
+
+The sampler is chosen here and nowhere else: nutpie (Rust NUTS, compiled with numba) when it is
+installed, which is faster end to end for every chapter's model, otherwise PyMC's own NUTS
+(as on Colab, whose image has PyMC but not nutpie). Both draw from the same posterior; the
+sampler-performance appendix compares them.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from numbers import Integral
 
 import arviz as az
+
+import hbm
 import numpy as np
 import pandas as pd
 import pymc as pm
 
-DEFAULTS = {"draws": 1000, "tune": 1000, "chains": 4}
+NUTS_SAMPLER = "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
+"""The NUTS implementation every chapter uses: nutpie when installed, else PyMC's."""
+
+DEFAULTS = {"draws": 1000, "tune": 1000, "chains": 4, "nuts_sampler": NUTS_SAMPLER}
 """The book's default sampler settings; every chapter may override them."""
 
-BUILD_ENV = "HBM_BOOK_BUILD"
-"""Environment variable set by the Makefile while the book is being built."""
+QUIET_ENV = "HBM_QUIET"
+"""Set ``HBM_QUIET=1`` for no progress bars, no PyMC log and no PyMC convergence warnings (the
+book build sets it: chapters assert convergence with :func:`check_convergence` instead)."""
 
 
-def in_book_build() -> bool:
-    """Return True while the notebook runs inside the book build (``make book``/``make test``)."""
-    return os.environ.get(BUILD_ENV, "") not in ("", "0")
+def quiet() -> bool:
+    """True when ``HBM_QUIET`` is set to anything but ``0``."""
+    return os.environ.get(QUIET_ENV, "") not in ("", "0")
 
 
 def sample(model: pm.Model, *, random_seed: int, **overrides) -> az.InferenceData:
@@ -56,11 +69,11 @@ def sample(model: pm.Model, *, random_seed: int, **overrides) -> az.InferenceDat
     """
     if isinstance(random_seed, bool) or not isinstance(random_seed, Integral):
         raise TypeError(f"random_seed must be an integer, got {random_seed!r}")
-    building = in_book_build()
+    building = quiet()
     kwargs = {**DEFAULTS, "progressbar": not building, "quiet": building, "compute_convergence_checks": not building}
     kwargs.update(overrides)
     kwargs.setdefault("cores", min(kwargs["chains"], os.cpu_count() or 1))
-    idata = pm.sample(model=model, random_seed=int(random_seed), **kwargs)
+    idata = pm.sample(model=model, random_seed=hbm.seed(random_seed), **kwargs)
     if kwargs.get("nuts_sampler") == "nutpie":
         idata.posterior = _tidy_nutpie_posterior(idata.posterior, model)
     return idata
