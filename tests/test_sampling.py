@@ -1,7 +1,10 @@
+import importlib.util
+
 import numpy as np
 import pymc as pm
 import pytest
 
+import hbm
 from hbm import sampling
 
 
@@ -28,11 +31,45 @@ def test_sample_is_reproducible(good_idata):
     np.testing.assert_array_equal(good_idata.posterior["x"].values, again.posterior["x"].values)
 
 
-def test_progressbar_follows_the_build(monkeypatch):
-    monkeypatch.setenv(sampling.BUILD_ENV, "1")
-    assert sampling.in_book_build()
-    monkeypatch.setenv(sampling.BUILD_ENV, "0")
-    assert not sampling.in_book_build()
+@pytest.mark.parametrize("value, quiet", [("1", True), ("yes", True), ("0", False), ("", False), (None, False)])
+def test_hbm_quiet(monkeypatch, value, quiet):
+    if value is None:
+        monkeypatch.delenv(sampling.QUIET_ENV, raising=False)
+    else:
+        monkeypatch.setenv(sampling.QUIET_ENV, value)
+    assert sampling.quiet() is quiet
+
+
+def test_the_sampler_is_chosen_in_one_place():
+    expected = "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
+    assert sampling.NUTS_SAMPLER == expected and sampling.DEFAULTS["nuts_sampler"] == expected
+
+
+def test_seed_offset(monkeypatch):
+    monkeypatch.delenv(hbm.SEED_OFFSET_ENV, raising=False)
+    assert hbm.seed(2024) == 2024
+    monkeypatch.setenv(hbm.SEED_OFFSET_ENV, "7")
+    assert hbm.seed(2024) == 2031 and hbm.seed(np.int64(1)) == 8
+    with pytest.raises(TypeError, match="must be an integer"):
+        hbm.seed(1.5)
+    with pytest.raises(TypeError, match="must be an integer"):
+        hbm.seed(True)
+    monkeypatch.setenv(hbm.SEED_OFFSET_ENV, "seven")
+    with pytest.raises(ValueError, match="HBM_SEED_OFFSET must be an integer, got 'seven'"):
+        hbm.seed(1)
+
+
+def test_sample_applies_the_seed_offset(monkeypatch, good_idata):
+    """HBM_SEED_OFFSET=7 with random_seed=1 draws what random_seed=8 draws without an offset."""
+    with pm.Model() as model:
+        pm.Normal("x", 0, 1, shape=2)
+    settings = {"draws": 500, "tune": 500, "chains": 2, "progressbar": False}
+    monkeypatch.delenv(hbm.SEED_OFFSET_ENV, raising=False)
+    plain = sampling.sample(model, random_seed=8, **settings)
+    monkeypatch.setenv(hbm.SEED_OFFSET_ENV, "7")
+    shifted = sampling.sample(model, random_seed=1, **settings)
+    np.testing.assert_array_equal(plain.posterior["x"].values, shifted.posterior["x"].values)
+    assert not np.array_equal(good_idata.posterior["x"].values, shifted.posterior["x"].values)
 
 
 def test_converging_model_passes(good_idata):
@@ -48,7 +85,7 @@ def test_model_that_cannot_converge_is_reported():
     with pm.Model() as model:
         pm.NormalMixture("x", w=[0.5, 0.5], mu=[-20.0, 20.0], sigma=[1.0, 1.0])
     idata = sampling.sample(model, random_seed=3, draws=300, tune=300, chains=2, progressbar=False,
-                            initvals=[{"x": -20.0}, {"x": 20.0}])
+                            initvals=[{"x": -20.0}, {"x": 20.0}], nuts_sampler="pymc")  # nutpie ignores initvals
     report = sampling.check_convergence(idata)
     assert not report.ok
     assert any("R-hat" in f for f in report.failures)
@@ -82,7 +119,7 @@ def test_nutpie_posterior_looks_like_pymcs():
 
 
 def test_book_build_is_quiet(monkeypatch, capfd):
-    monkeypatch.setenv(sampling.BUILD_ENV, "1")
+    monkeypatch.setenv(sampling.QUIET_ENV, "1")
     with pm.Model() as model:
         pm.Normal("x")
     sampling.sample(model, random_seed=5, draws=50, tune=50, chains=2)

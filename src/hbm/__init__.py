@@ -1,8 +1,12 @@
 """Helper package for the hierarchical Bayesian modelling workbook.
 
-The notebooks in ``book/`` tell the story; this package holds the plumbing
-(data loading, sampling defaults, convergence checks, plotting style) and the
-models of each chapter.
+The notebooks in ``book/`` tell the story; this package is what they and the students import:
+one folder per chapter (``hbm.eight_schools``, ``hbm.five_districts``, ``hbm.dyson_spheres``,
+``hbm.cepheids``, ``hbm.school_rankings``: models, exact answers, self-checks), the data registry
+(``hbm.data.load(name)``; the data sets are package data), sampling and convergence checks
+(``hbm.sampling``), the base of the self-checks (``hbm.checks``), priors, plotting style,
+:func:`glue` and :func:`seed`. Submodules load on first use, so ``import hbm`` is cheap. The
+tools that build and measure the book are in ``hbm_book``, which ``hbm`` never imports.
 
 Importing :mod:`hbm` before PyMC does two things that keep notebook output
 clean: it points PyTensor at the system OpenBLAS when one is installed (so
@@ -55,7 +59,7 @@ def seed(n: int) -> int:
     except ValueError:
         raise ValueError(f"{SEED_OFFSET_ENV} must be an integer, got {offset!r}") from None
 
-_SUBMODULES = {"checks", "data", "plotting", "priors", "sampling", "simulate", "chapters"}
+_SUBMODULES = {"checks", "data", "plotting", "priors", "sampling", "simulate", "chapters", "validation"}
 
 
 def __getattr__(name: str):
