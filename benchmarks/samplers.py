@@ -1,5 +1,7 @@
 """PyMC's NUTS against nutpie (numba backend) on each chapter's main model, on this machine.
 
+The chapters are those of ``hbm.chapters`` (each slice's ``chapter.toml``); each names, as
+``benchmark_model``, the function of its slice that returns its main model and a description.
 For every chapter and sampler this measures, in a fresh Python process (so that no
 compiled function is reused from a previous run in memory):
 
@@ -40,54 +42,22 @@ SAMPLERS = ("pymc", "nutpie")
 SEED = 20261121
 
 
-def _eight_schools():
-    import hbm
-    from hbm import eight_schools as es
+def chapter_models() -> dict:
+    """``notebook -> chapter`` of every chapter (``hbm.chapters``), in book order."""
+    from hbm.chapters import chapters
 
-    df = hbm.data.load_eight_schools()
-    y, sigma = df["y"].to_numpy(float), df["sigma"].to_numpy(float)
-    return es.build_model(y, sigma, centered=False), "non-centred hierarchical normal, J = 8"
+    return {c.notebook: c for c in chapters()}
 
 
-def _five_districts():
-    import hbm
-    from hbm import districts
+def build_benchmark_model(notebook: str):
+    """The chapter's main model and its description: the function ``benchmark_model`` of its
+    ``chapter.toml`` names in its slice ``hbm.<slug>``."""
+    import importlib
 
-    df = hbm.data.load_five_districts()
-    return districts.build_hierarchical(df, centered=False), "non-centred hierarchical regression"
-
-
-def _dyson_spheres():
-    import hbm
-    from hbm import dyson
-
-    df = hbm.data.load_dyson_spheres()
-    return dyson.build_model(df, pooling="partial"), "hierarchical sinusoid population (partial pooling)"
-
-
-def _cepheids():
-    import hbm
-    from hbm import cepheids
-
-    df = hbm.data.load_cepheids()
-    return cepheids.build_leavitt_model(cepheids.prepare(df), slopes="partial"), "Leavitt law, partially pooled slopes"
-
-
-def _school_rankings():
-    import hbm
-    from hbm import rankings
-
-    df = hbm.data.load_london_schools()
-    return rankings.build_bugs_model(df), "BUGS Schools model, school effects marginalised"
-
-
-CHAPTERS = {
-    "01_eight_schools": _eight_schools,
-    "02_five_districts": _five_districts,
-    "03_dyson_spheres": _dyson_spheres,
-    "04_cepheids": _cepheids,
-    "05_school_rankings": _school_rankings,
-}
+    chapter = chapter_models()[notebook]
+    if not chapter.benchmark_model:
+        raise ValueError(f"{chapter.folder / 'chapter.toml'} names no benchmark_model")
+    return getattr(importlib.import_module(chapter.module), chapter.benchmark_model)()
 
 
 def run_one(chapter: str, sampler: str) -> dict:
@@ -98,7 +68,7 @@ def run_one(chapter: str, sampler: str) -> dict:
 
     from hbm.sampling import sample
 
-    model, label = CHAPTERS[chapter]()
+    model, label = build_benchmark_model(chapter)
     start = time.perf_counter()
     idata = sample(model, random_seed=SEED, nuts_sampler=sampler, progressbar=False)
     wall = time.perf_counter() - start
@@ -146,9 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(HERE.parent / "src"))
     from hbm_book import machine_info
 
-    chosen = [c for c in CHAPTERS if not args.chapters or any(c.startswith(p) for p in args.chapters)]
+    known = list(chapter_models())
+    chosen = [c for c in known if not args.chapters or any(c.startswith(p) for p in args.chapters)]
     if not chosen:
-        parser.error(f"no chapter matches {args.chapters}; chapters: {list(CHAPTERS)}")
+        parser.error(f"no chapter matches {args.chapters}; chapters: {known}")
     out = Path(args.out)
     # With --chapters, the other chapters' results already in the file are kept.
     results = json.loads(out.read_text())["chapters"] if args.chapters and out.is_file() else {}

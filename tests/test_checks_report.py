@@ -1,8 +1,8 @@
-import json
+"""The result of a self-check (``hbm.checks.CheckResult``) and the base comparison ``check_close``."""
 
 import numpy as np
 
-from hbm import checks, report
+from hbm import checks
 
 
 def test_check_close_passes_and_fails_without_revealing_the_reference():
@@ -23,9 +23,9 @@ def test_check_close_arrays_shapes_and_nans():
     assert not checks.check_close("v", "seven", 7.0, atol=1)
 
 
-def test_glue_records_numbers(tmp_path, monkeypatch):
-    monkeypatch.setenv(report.SUMMARY_ENV, str(tmp_path))
-    assert report.glue("t_mean", np.float64(1.5)) == 1.5
-    assert type(report.glue("t_count", np.int64(3))) is int
-    saved = json.loads((tmp_path / "key_numbers.json").read_text())
-    assert saved == {"t_count": 3, "t_mean": 1.5}
+
+def test_a_check_result_is_truthy_only_when_it_passed_and_prints_one_line():
+    ok, bad = checks.CheckResult("x", True, "fine"), checks.CheckResult("x", False, "off\nby far")
+    assert ok and not bad
+    assert str(ok) == "PASS [x] fine" and repr(bad) == "FAIL [x] off\nby far"
+    assert "#1a7f37" in ok._repr_html_() and "#cf222e" in bad._repr_html_()

@@ -1,7 +1,8 @@
 """The student edition: solutions never leak, every exercise ends with its self-check, and it runs.
 
 Every test runs on a small synthetic chapter (so the export logic is tested
-whatever state the book is in) and on the book's own chapters from ``_toc.yml``.
+whatever state the book is in) and on the book's own chapters (``hbm.chapters``,
+numbered by ``_toc.yml``).
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from hbm import student
+from hbm_book import student
 
 ROOT = student.ROOT
-CHAPTERS = student.toc_chapters(ROOT)
 SECRET_OUTPUT = "the secret mean is 2.0000417"
 
 
@@ -80,7 +80,7 @@ def book_edition(tmp_path_factory):
     """The book's own chapters exported into a student edition."""
     out = tmp_path_factory.mktemp("student_book") / "student"
     found = student.export(out)
-    return CHAPTERS, out, found
+    return student.book_chapters(ROOT), out, found
 
 
 EDITIONS = ["synthetic", "book_edition"]
@@ -197,7 +197,11 @@ def test_synthetic_chapter_becomes_plain_markdown_with_stubs(synthetic):
         ("3.3", "syn-ex-why", "Why?", ["check_close"], 0, 1),
     ]
     assert (out / "data" / "eight_schools.csv").read_text() == (ROOT / "data" / "eight_schools.csv").read_text()
-    assert (out / "src" / "hbm" / "checks.py").is_file() and not (out / "src" / "hbm" / "student.py").exists()
+    # the whole hbm package, and nothing of the build tooling
+    copied = {p.relative_to(out / "src" / "hbm") for p in (out / "src" / "hbm").rglob("*.py")}
+    assert copied == {p.relative_to(ROOT / "src" / "hbm") for p in (ROOT / "src" / "hbm").rglob("*.py")}
+    assert (out / "src" / "hbm" / "checks.py").is_file() and not (out / "src" / "hbm_book").exists()
+    assert not list(out.rglob("student.py"))
 
 
 @pytest.mark.parametrize("edition", EDITIONS)
@@ -216,7 +220,7 @@ def test_every_exercise_ends_with_its_self_check(edition, request):
             calls = [student.CHECK_CALL.findall(c.source) for c in segment[stubs[-1] + 1 :] if c.cell_type == "code"]
             calls = [name for names in calls for name in names]
             assert calls and calls == ex.checks, f"{path.name}: exercise {ex.number} does not end with its self-check"
-            assert all(hasattr(student_checks(out), name) for name in calls)
+            assert all(hasattr(student_checks(out), name) for name in calls), calls
 
 
 def _names(source: str, ctx) -> set[str]:
@@ -277,9 +281,11 @@ def test_a_check_reading_an_unannounced_name_is_found(tmp_path):
 
 
 def student_checks(out: Path):
-    """The exported copy of hbm.checks, read as source (every check named in a notebook must be defined there)."""
-    source = (out / "src" / "hbm" / "checks.py").read_text()
-    names = set(re.findall(r"^def (\w+)\(", source, re.M))
+    """The self-checks of the exported ``hbm`` (the base ``hbm/checks.py`` and every chapter's
+    ``hbm/<slug>/checks.py``), read as source: every check a notebook calls must be defined there."""
+    names = set()
+    for path in (out / "src" / "hbm").rglob("checks.py"):
+        names |= set(re.findall(r"^def (\w+)\(", path.read_text(), re.M))
     return type("Checks", (), {name: None for name in names})
 
 
@@ -287,10 +293,16 @@ def test_requirements_and_package_of_the_edition(synthetic):
     _, out, _ = synthetic
     reqs = (out / "requirements.txt").read_text().splitlines()
     names = {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower() for r in reqs if r and not r.startswith("#")}
-    assert {"pymc", "arviz", "ipykernel", "myst-nb", "-e"} <= names
-    assert not names & student.BOOK_ONLY
+    assert {"pymc", "arviz", "ipykernel", "jupyterlab", "graphviz", "-e"} <= names
+    # exactly the project's runtime dependencies, none of the book-building or test tools
+    assert [r for r in reqs if r and not r.startswith("#")][:len(student.dependencies())] == student.dependencies()
+    assert not names & {"jupyter-book", "sphinx-exercise", "sphinxcontrib-bibtex", "playwright", "pytest", "myst-nb"}
     assert "-e ." in reqs
-    assert 'where = ["src"]' in (out / "pyproject.toml").read_text()
+    import tomllib
+
+    project = tomllib.loads((out / "pyproject.toml").read_text())
+    assert project["project"]["dependencies"] == student.dependencies()
+    assert project["tool"]["setuptools"]["packages"]["find"]["where"] == ["src"]
     readme = (out / "README.md").read_text()
     assert "03_synthetic.ipynb" in readme and "pip install -r requirements.txt" in readme
 
@@ -302,7 +314,7 @@ async def _run_until_first_stub(path: Path, folder: Path) -> dict:
     on ``PYTHONPATH`` (what ``pip install -e .`` there gives a student); a last
     probe cell reports which ``hbm`` and which ``data/`` folder it used.
     """
-    env = {key: value for key, value in os.environ.items() if key != "HBM_BOOK_BUILD"}
+    env = {key: value for key, value in os.environ.items() if key != "HBM_QUIET"}
     env.update(PYTHONPATH=str(folder / "src"), PYDEVD_DISABLE_FILE_VALIDATION="1")
     nb = nbformat.read(path, as_version=4)
     probe = new_code_cell("import json, hbm, hbm.data\nprint(json.dumps([hbm.__file__, str(hbm.data.DATA_DIR)]))")
@@ -340,7 +352,7 @@ def test_the_editions_run_up_to_their_first_stub(synthetic, book_edition):
         assert (result["error_cell"], result["error"]) == expected, f"{path.name}: {result.get('message')}"
         assert Path(result["hbm_file"]).resolve().is_relative_to(folder.resolve()), path.name
         assert Path(result["data_dir"]).resolve() == (folder / "data").resolve(), path.name
-    assert len(jobs) == 1 + len(CHAPTERS)
+    assert len(jobs) == 1 + len(book_edition[0])
 
 
 def _write(tmp_path, cells):
@@ -386,3 +398,26 @@ def test_export_refuses_to_replace_the_repository(tmp_path):
     with pytest.raises(ValueError, match="refusing"):
         student.export(tmp_path, root=repo, notebooks=_write(tmp_path, [new_markdown_cell("# Empty")]))
     assert (repo / "data" / "eight_schools.csv").is_file()
+
+
+def test_check_calls_are_found_under_any_chapter_alias():
+    cell = ("es.checks.check_pooled_estimate(pooled_mean, pooled_sd)\n"
+            "result = fd.checks.check_district_slopes (slopes, pooling='none')\n"
+            "hbm.sampling.check_convergence(idata, strict=True)\nmy_checks.check_x(1)\nchecks.helper(2)")
+    assert student.CHECK_CALL.findall(cell) == ["check_pooled_estimate", "check_district_slopes"]
+
+
+def test_chapters_come_from_the_descriptors_numbered_by_the_toc(monkeypatch):
+    from hbm import chapters
+
+    real = chapters.chapters()
+    found = student.book_chapters(ROOT)
+    assert [path.stem for path, _ in found] == [c.notebook for c in real]
+    assert [number for _, number in found] == [c.number for c in real]
+    wrong = [chapters.Chapter(**{**vars(c), "number": c.number + 1}) if i == 0 else c for i, c in enumerate(real)]
+    monkeypatch.setattr(chapters, "chapters", lambda: wrong)
+    with pytest.raises(ValueError, match="but _toc.yml makes"):
+        student.book_chapters(ROOT)
+    monkeypatch.setattr(chapters, "chapters", lambda: real[1:])
+    with pytest.raises(ValueError, match="without a chapter.toml"):
+        student.book_chapters(ROOT)

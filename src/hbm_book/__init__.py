@@ -1,12 +1,18 @@
-"""Build tooling of the workbook: execution report, time budgets, reproducibility of key numbers.
+"""Build tooling of the workbook: it builds, exports and measures; :mod:`hbm` is what students import.
 
-This package is kept separate from :mod:`hbm` so that the Sphinx build and the
-command-line tools import only the standard library (``import hbm`` loads PyMC).
+``hbm_book`` may import :mod:`hbm` (its chapter descriptors, :mod:`hbm.chapters`, need only the
+standard library); ``hbm`` never imports ``hbm_book``.
 
 - :mod:`hbm_book.build_report`: a Sphinx extension that writes ``_build/exec_report.json``
-  (each notebook's execution time, the build's wall time, the machine).
-- :mod:`hbm_book.timings`: the chapter budgets, ``make timings`` and ``make record-results``.
-- :mod:`hbm_book.keynumbers`: compares two sets of glued key numbers (``make reproducibility``).
+  (each notebook's execution time and budget, the build's wall time, the machine) and the key
+  numbers glued by the notebooks (``$HBM_SUMMARY_DIR/key_numbers.json``).
+- :mod:`hbm_book.summary`: reads the glued key numbers back from a build's executed notebooks.
+- :mod:`hbm_book.keynumbers`: records and compares key numbers (``make compare-keys``,
+  ``make record-results``, ``make reproducibility``), within their Monte Carlo error.
+- :mod:`hbm_book.timings`: budgets from ``chapter.toml``, ``make timings``, ``make record-results``.
+- :mod:`hbm_book.student`: the student edition (``make student``).
+- :mod:`hbm_book.samplers`: the sampler benchmark's results, for the sampler appendix.
+- :mod:`hbm_book.html_fixes`: small fixes of the rendered pages.
 """
 
 from __future__ import annotations
@@ -16,6 +22,10 @@ import os
 import platform
 import time
 from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository root (where ``_toc.yml``, ``book/``, ``benchmarks/`` and ``src/`` are)."""
 
 PACKAGES = ("pymc", "pytensor", "numpy", "scipy", "arviz", "nutpie", "jupyter-book", "myst-nb")
 """Packages whose versions are recorded with every measurement."""

@@ -1,10 +1,14 @@
-"""Sphinx extension: write ``<build dir>/exec_report.json`` at the end of every book build.
+"""Sphinx extension: the build report and the key numbers, written at the end of every HTML build.
 
-The report holds, for each notebook, myst-nb's execution data (run time in seconds,
-execution mode, success) and whether it was executed during *this* build (rather than
-taken from the execution cache or from an earlier build), plus the build's wall time
-measured from the moment Sphinx loaded this extension. ``make timings`` prints it and
-``tests/book/test_budget.py`` checks it against the chapters' time budgets.
+- ``<build dir>/exec_report.json``: for each notebook, myst-nb's execution data (run time in
+  seconds, execution mode, success), whether it was executed during *this* build (rather than
+  taken from the execution cache or from an earlier build) and its time budget
+  (``budget_seconds`` of its ``chapter.toml``; a report, not a gate), plus the build's wall time
+  measured from the moment Sphinx loaded this extension. ``make timings`` prints it and
+  ``tests/book/test_budget.py`` fails only on a runaway chapter (over 3 times its budget).
+- ``$HBM_SUMMARY_DIR/key_numbers.json`` (default ``<build dir>/summary/``): every value the
+  notebooks glued, read back from the executed notebooks in ``<build dir>/jupyter_execute/``
+  (:mod:`hbm_book.summary`), with the machine and package versions.
 
 Enable it in ``_config.yml`` under ``sphinx: extra_extensions: [hbm_book.build_report]``.
 """
@@ -15,7 +19,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from hbm_book import machine_info, write_json
+from sphinx.util import logging
+
+from hbm_book import machine_info, summary, write_json
+from hbm_book.timings import budget
 
 REPORT_NAME = "exec_report.json"
 
@@ -39,6 +46,7 @@ def _write_report(app, exception) -> None:
         executed = docname in read and data.get("mtime", 0) >= started - 1
         notebooks[docname] = {
             "runtime": data.get("runtime"),
+            "budget_seconds": budget(docname),
             "method": data.get("method"),
             "succeeded": data.get("succeeded"),
             "executed_in_this_build": executed,
@@ -56,7 +64,11 @@ def _write_report(app, exception) -> None:
         },
         "notebooks": notebooks,
     }
-    write_json(Path(app.outdir).parent / REPORT_NAME, report)
+    build_dir = Path(app.outdir).parent
+    write_json(build_dir / REPORT_NAME, report)
+    executed = sorted(d for d in env.found_docs if str(env.doc2path(d)).endswith(".ipynb"))
+    path = summary.write_summary(build_dir, executed)
+    logging.getLogger(__name__).info(f"key numbers of {len(executed)} notebooks written to {path}")
 
 
 def setup(app):

@@ -7,9 +7,20 @@ import math
 import re
 from pathlib import Path
 
+from hbm_book import ROOT
+
+RESULTS = ROOT / "benchmarks" / "results" / "samplers.json"
+"""Where ``make benchmark-samplers`` writes its measurements."""
+
 SAMPLER_NAMES = {"pymc": "PyMC NUTS", "nutpie": "nutpie (numba)"}
-NUTPIE_CALL = re.compile(r"""nuts_sampler["']?\s*[=:]\s*["']nutpie["']""")
-"""``nuts_sampler="nutpie"`` as a keyword, or ``"nuts_sampler": "nutpie"`` in a dict of keywords."""
+
+
+def load_record(path: str | Path = RESULTS) -> dict:
+    """The sampler benchmark's record (``machine``, ``settings``, ``chapters``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run make benchmark-samplers")
+    return json.loads(path.read_text())
 
 
 def table(record: dict):
@@ -73,12 +84,6 @@ def agreement(record: dict) -> dict[str, float]:
     return out
 
 
-def uses_nutpie(notebook: Path) -> bool:
-    """Whether a chapter notebook samples with nutpie anywhere (``nuts_sampler="nutpie"`` in a code cell)."""
-    cells = json.loads(Path(notebook).read_text())["cells"]
-    return any(NUTPIE_CALL.search("".join(c["source"])) for c in cells if c["cell_type"] == "code")
-
-
 TIMED_OUT = re.compile(r"timed out after (\d+(?:\.\d+)?) s")
 
 
@@ -88,8 +93,8 @@ def _timeout(result: dict) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def verdicts(record: dict, book_dir: Path | None = None):
-    """Per chapter measured with both samplers: which is faster end to end, by how much, and what the chapter uses.
+def verdicts(record: dict, book_sampler: str | None = None):
+    """Per chapter measured with both samplers: which is faster end to end, by how much, and what the book uses.
 
     A run stopped at the time limit counts as slower than a run that finished within it;
     its ratios are then lower bounds, shown as ``> x``.
@@ -98,7 +103,8 @@ def verdicts(record: dict, book_dir: Path | None = None):
     -------
     pandas.DataFrame
         Indexed by chapter, with ``faster end to end``, ``wall ratio PyMC / nutpie``,
-        ``ESS/s ratio nutpie / PyMC`` and, when ``book_dir`` is given, ``chapter uses``.
+        ``ESS/s ratio nutpie / PyMC`` and, when ``book_sampler`` (``"pymc"`` or ``"nutpie"``, the
+        one :func:`hbm.sampling.sample` chooses for every chapter) is given, ``book uses``.
     """
     import pandas as pd
 
@@ -120,7 +126,7 @@ def verdicts(record: dict, book_dir: Path | None = None):
                    "ESS/s ratio nutpie / PyMC": "nutpie timed out"}
         else:
             continue
-        if book_dir is not None and (Path(book_dir) / f"{chapter}.ipynb").is_file():
-            row["chapter uses"] = SAMPLER_NAMES["nutpie" if uses_nutpie(Path(book_dir) / f"{chapter}.ipynb") else "pymc"]
+        if book_sampler is not None:
+            row["book uses"] = SAMPLER_NAMES[book_sampler]
         rows.append(row)
     return pd.DataFrame(rows).set_index("chapter") if rows else pd.DataFrame()

@@ -1,4 +1,10 @@
-"""Time budgets of the forced build, read from ``_build/exec_report.json`` (written by hbm_book.build_report)."""
+"""Execution times of the forced build, read from ``_build/exec_report.json`` (written by hbm_book.build_report).
+
+Timing is a report (``make timings`` prints each notebook's time beside its ``budget_seconds`` from
+``chapter.toml``): these tests fail only on a runaway, a notebook that ran more than
+``hbm_book.timings.RUNAWAY`` (3) times its budget, never because a machine is slower or busier than
+the reference machine. There is no whole-build time limit.
+"""
 
 from __future__ import annotations
 
@@ -17,28 +23,29 @@ def report(build_dir):
 
 
 def test_report_is_from_a_forced_build(report):
-    assert report["build"]["execution_mode"] == "force", "run the budget test after a forced build (make test)"
-    not_run = [c for c in timings.BUDGETS if not report["notebooks"].get(f"book/{c}", {}).get("executed_in_this_build")]
+    assert report["build"]["execution_mode"] == "force", "run the runaway test after a forced build (make test)"
+    not_run = [c for c in timings.budgets() if not report["notebooks"].get(f"book/{c}", {}).get("executed_in_this_build")]
     assert not not_run, f"chapters not executed in the last build: {not_run}"
 
 
-@pytest.mark.parametrize("chapter", list(timings.BUDGETS))
-def test_chapter_within_budget(report, chapter):
+def test_the_report_records_the_budgets(report):
+    for docname, data in report["notebooks"].items():
+        assert data["budget_seconds"] == timings.budget(docname), docname
+
+
+@pytest.mark.parametrize("chapter", list(timings.budgets()))
+def test_chapter_is_no_runaway(report, chapter):
     data = report["notebooks"].get(f"book/{chapter}")
     assert data is not None, f"{chapter} is not in the build report"
     assert data["succeeded"], f"{chapter} failed to execute"
-    assert data["runtime"] <= timings.BUDGETS[chapter], (
-        f"{chapter} executed in {data['runtime']:.0f} s, over its budget of {timings.BUDGETS[chapter]} s "
-        f"(load average then: {report['build']['machine']['load_average']})")
+    limit = timings.RUNAWAY * timings.budget(chapter)
+    assert data["runtime"] <= limit, (
+        f"{chapter} executed in {data['runtime']:.0f} s, more than {timings.RUNAWAY} times its budget of "
+        f"{timings.budget(chapter):.0f} s (load average then: {report['build']['machine']['load_average']})")
 
 
-def test_other_notebooks_within_budget(report):
+def test_other_notebooks_are_no_runaways(report):
+    limit = timings.RUNAWAY * timings.OTHER_NOTEBOOK_BUDGET
     over = {d: v["runtime"] for d, v in report["notebooks"].items()
-            if timings.stem(d) not in timings.BUDGETS and (v["runtime"] or 0) > timings.OTHER_NOTEBOOK_BUDGET}
-    assert not over, f"pages over their {timings.OTHER_NOTEBOOK_BUDGET} s budget: {over}"
-
-
-def test_whole_cold_build_within_budget(report):
-    seconds = report["build"]["seconds"]
-    assert seconds <= timings.BOOK_BUDGET, (
-        f"the forced build took {seconds:.0f} s, over the {timings.BOOK_BUDGET} s budget")
+            if timings.stem(d) not in timings.budgets() and (v["runtime"] or 0) > limit}
+    assert not over, f"pages over {limit} s ({timings.RUNAWAY} times their {timings.OTHER_NOTEBOOK_BUDGET} s budget): {over}"

@@ -1,19 +1,22 @@
 """The student edition: the chapter notebooks with their worked solutions removed.
 
-``make student`` (``python -m hbm.student``) writes a self-contained folder,
+``make student`` (``python -m hbm_book.student``) writes a self-contained folder,
 ``_build/student/`` by default, with
 
-- every chapter notebook (the numbered parts of ``_toc.yml``), where each cell tagged
+- every chapter notebook (each chapter of :mod:`hbm.chapters`, numbered by its place in
+  the numbered parts of ``_toc.yml``), where each cell tagged
   ``solution`` becomes a stub (code: ``# YOUR CODE HERE`` and
   ``raise NotImplementedError``; markdown: a prompt), adjacent solution cells of
   one kind are merged into one stub, every output is stripped, and the
   sphinx-exercise directives become plain Markdown that Jupyter shows
   ("**Exercise 1.2 — Pooled estimate**" followed by the problem text);
-- a copy of the ``hbm`` package (with its self-checks) and a minimal
-  ``pyproject.toml``, so ``pip install -r requirements.txt`` installs it in
-  editable mode next to ``data/``, which its loaders read;
-- the ``data/`` folder, a ``requirements.txt`` without the book-building tools,
-  and a ``README.md`` with the set-up steps.
+- a copy of the whole ``hbm`` package (with the chapters' self-checks) and a
+  minimal ``pyproject.toml``, so ``pip install -r requirements.txt`` installs it
+  in editable mode next to ``data/``, which its loaders read;
+- the ``data/`` folder, a ``requirements.txt`` made of the project's dependencies
+  (``[project] dependencies`` of ``pyproject.toml``; the book-building and test
+  tools are optional groups there) plus JupyterLab, and a ``README.md`` with the
+  set-up steps.
 
 Exercises are numbered as the book numbers them: chapter number (position in
 the numbered parts of ``_toc.yml``) and position of the exercise in the chapter.
@@ -28,25 +31,25 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-"""The repository root (where ``_toc.yml``, ``book/``, ``data/`` and ``src/`` are)."""
+from hbm_book import ROOT
 
 SOLUTION_TAG = "solution"
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError"
 MARKDOWN_STUB = "_Write your answer here._"
-CHECK_CALL = re.compile(r"\bhbm\.checks\.(\w+)\s*\(")
+CHECK_CALL = re.compile(r"\bchecks\.(check_\w+)\s*\(")
+"""A self-check call in a notebook: ``es.checks.check_pooled_estimate(...)`` (any alias of the chapter)."""
 
-# Tools that build or test the book; a student running the notebooks does not need them.
-BOOK_ONLY = {"jupyter-book", "sphinx-exercise", "sphinxcontrib-bibtex", "playwright", "pytest"}
-# What a student needs on top of the book's runtime requirements: a notebook front end, and
-# myst-nb, which hbm.report.glue uses to record the numbers quoted in the book's prose.
-STUDENT_EXTRA = ["jupyterlab", "myst-nb>=1.1,<2"]
+STUDENT_EXTRA = ["jupyterlab>=4,<5", "ipykernel", "graphviz"]
+"""What a student needs on top of the project's dependencies: a notebook front end, its kernel and
+``graphviz`` for the model graphs the notebooks draw (``pm.model_to_graphviz``); ``hbm`` itself does not
+import them. (``hbm.glue`` needs no myst-nb outside the book build: there it only returns the value.)"""
 
 _OPEN = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}[ \t]*(?P<arg>.*?)\s*$")
 _OPTION = re.compile(r"^\s*:(?P<key>[\w-]+):\s*(?P<value>.*?)\s*$")
@@ -137,7 +140,7 @@ def toc_chapters(root: str | Path = ROOT) -> list[tuple[Path, int]]:
     """The chapter notebooks: the ``.ipynb`` files in the numbered parts of ``_toc.yml``.
 
     Back matter (unnumbered parts: the references, appendices such as the
-    sampler benchmarks, this page for instructors) is not coursework and is
+    sampler benchmarks, the page for instructors) is not coursework and is
     left out of the student edition.
 
     Returns
@@ -164,10 +167,36 @@ def toc_chapters(root: str | Path = ROOT) -> list[tuple[Path, int]]:
     return out
 
 
+def book_chapters(root: str | Path = ROOT) -> list[tuple[Path, int]]:
+    """The chapters to export: every chapter of :func:`hbm.chapters.chapters` with its notebook
+    and its number from ``_toc.yml``.
+
+    Raises
+    ------
+    ValueError
+        If a chapter's ``chapter.toml`` names a notebook that is not in the numbered parts of
+        ``_toc.yml``, its ``number`` is not the notebook's place there, or a numbered notebook of
+        ``_toc.yml`` has no ``chapter.toml``.
+    """
+    from hbm.chapters import chapters
+
+    toc = {path.stem: (path, number) for path, number in toc_chapters(root)}
+    described = {c.notebook: c for c in chapters()}
+    problems = [f"{c.folder / 'chapter.toml'}: notebook {nb!r} is not a numbered chapter of _toc.yml"
+                for nb, c in described.items() if nb not in toc]
+    problems += [f"{c.folder / 'chapter.toml'}: number = {c.number}, but _toc.yml makes {nb} chapter {toc[nb][1]}"
+                 for nb, c in described.items() if nb in toc and toc[nb][1] != c.number]
+    problems += [f"{nb} is a numbered chapter of _toc.yml without a chapter.toml (src/hbm/<slug>/chapter.toml)"
+                 for nb in toc if nb not in described]
+    if problems:
+        raise ValueError("the chapters of hbm.chapters and _toc.yml disagree:\n" + "\n".join(problems))
+    return [toc[nb] for nb in sorted(described, key=lambda nb: described[nb].number)]
+
+
 def exercises(nb, chapter: int | None, name: str = "notebook") -> list[Exercise]:
     """The exercises of one notebook, numbered as the book numbers them, with their self-check calls.
 
-    The check calls of an exercise are the ``hbm.checks.*`` calls in the code
+    The check calls of an exercise are the ``<chapter>.checks.check_*`` calls in the code
     cells after its last solution block and before the next exercise.
     """
     found: list[Exercise] = []
@@ -375,18 +404,20 @@ def student_notebook(nb, chapter: int | None, *, name: str = "notebook", number_
     return out
 
 
+def dependencies(root: str | Path = ROOT) -> list[str]:
+    """The project's runtime dependencies (``[project] dependencies`` of ``pyproject.toml``)."""
+    with (Path(root) / "pyproject.toml").open("rb") as f:
+        return list(tomllib.load(f)["project"].get("dependencies", []))
+
+
 def requirements(root: str | Path = ROOT) -> str:
-    """The student edition's ``requirements.txt``: the book's pinned runtime stack without build tools."""
-    keep = []
-    for line in (Path(root) / "requirements.txt").read_text().splitlines():
-        spec = line.split("#", 1)[0].strip()
-        if not spec or spec.startswith("-"):
-            continue
-        name = re.split(r"[<>=!~;\[ ]", spec, maxsplit=1)[0].lower()
-        if name not in BOOK_ONLY:
-            keep.append(spec)
-    lines = ["# Packages needed to run the workbook's notebooks (install into a Python >= 3.11 environment).", *keep, *STUDENT_EXTRA]
-    lines += ["# the workbook's helper package (data loaders, plotting style, self-checks), from this folder", "-e ."]
+    """The student edition's ``requirements.txt``: the project's dependencies, a notebook front end and ``hbm``."""
+    deps = dependencies(root)
+    named = {re.split(r"[<>=!~;\[ ]", d, maxsplit=1)[0].lower() for d in deps}
+    extra = [e for e in STUDENT_EXTRA if re.split(r"[<>=!~;\[ ]", e, maxsplit=1)[0].lower() not in named]
+    lines = ["# Packages needed to run the workbook's notebooks (install into a Python >= 3.11 environment).",
+             *deps, *extra,
+             "# the workbook's helper package (data loaders, plotting style, self-checks), from this folder", "-e ."]
     return "\n".join(lines) + "\n"
 
 
@@ -400,6 +431,7 @@ name = "hbm"
 version = "{version}"
 description = "Helper package for the hierarchical Bayesian modelling workbook (student edition)"
 requires-python = ">=3.11"
+dependencies = {dependencies}
 
 [tool.setuptools.packages.find]
 where = ["src"]
@@ -417,7 +449,7 @@ raise NotImplementedError
 ```
 
 (or "_Write your answer here._" for a written answer). Replace it with your
-own code, then run the cell after it: a self-check (`hbm.checks....`) that says
+own code, then run the cell after it: a self-check (`es.checks.check_...(...)`) that says
 PASS or FAIL, with its tolerance, without telling you the answer. Name your
 answers as the exercise says (`pooled_mean`, `idata_noncentred`, ...): the
 self-check and the later cells use those names. Run each notebook from the top.
@@ -454,7 +486,7 @@ def export(out: str | Path, *, root: str | Path = ROOT, notebooks: list[tuple[Pa
         The repository root whose ``src/hbm``, ``data/``, ``requirements.txt``
         and (unless ``notebooks`` is given) ``_toc.yml`` are used.
     notebooks : list of (path, chapter number), optional
-        The notebooks to export; by default the chapters of ``_toc.yml``.
+        The notebooks to export; by default the chapters (:func:`book_chapters`).
 
     Returns
     -------
@@ -462,7 +494,7 @@ def export(out: str | Path, *, root: str | Path = ROOT, notebooks: list[tuple[Pa
         Every exercise of the edition, with its number and self-check calls.
     """
     root, out = Path(root), Path(out)
-    chapters = toc_chapters(root) if notebooks is None else [(Path(p), c) for p, c in notebooks]
+    chapters = book_chapters(root) if notebooks is None else [(Path(p), c) for p, c in notebooks]
     if not chapters:
         raise ValueError("no chapter notebooks to export")
     if out.resolve() in {root.resolve(), (root / "book").resolve()} or root.resolve().is_relative_to(out.resolve()):
@@ -491,18 +523,21 @@ def export(out: str | Path, *, root: str | Path = ROOT, notebooks: list[tuple[Pa
         title = next((c.source.split("\n", 1)[0].lstrip("# ") for c in nb.cells if c.cell_type == "markdown"), path.stem)
         listing.append(f"- `{path.name}`: {title}")
     shutil.copytree(root / "data", out / "data", ignore=shutil.ignore_patterns(".*"))
-    shutil.copytree(root / "src" / "hbm", out / "src" / "hbm", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "student.py"))
+    # symlinks stay links: hbm/datasets -> ../../data points at the edition's own data/ folder
+    shutil.copytree(root / "src" / "hbm", out / "src" / "hbm", symlinks=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     from hbm import __version__
 
-    (out / "pyproject.toml").write_text(PYPROJECT.format(version=__version__))
+    deps = "[" + ", ".join(f'"{d}"' for d in dependencies(root)) + "]"
+    (out / "pyproject.toml").write_text(PYPROJECT.format(version=__version__, dependencies=deps))
     (out / "requirements.txt").write_text(requirements(root))
     (out / "README.md").write_text(README.format(chapters="\n".join(listing)))
     return every
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: ``python -m hbm.student [--out _build/student]``."""
-    parser = argparse.ArgumentParser(prog="python -m hbm.student", description=__doc__.split("\n\n")[0])
+    """Command line: ``python -m hbm_book.student [--out _build/student]``."""
+    parser = argparse.ArgumentParser(prog="python -m hbm_book.student", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(ROOT / "_build" / "student"), help="output folder (replaced)")
     parser.add_argument("--root", default=str(ROOT), help="repository root")
     args = parser.parse_args(argv)
