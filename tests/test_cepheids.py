@@ -1,29 +1,52 @@
 import hbm  # noqa: I001  (first: it links PyTensor to OpenBLAS before PyMC is imported)
+import re
+
 import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
 
-from hbm import cepheids, checks, data
+from hbm import cepheids, data
+from hbm.cepheids import checks
 
 FEW = ["N4258", "M101", "N4424"]
 
 
 @pytest.fixture(scope="module")
 def raw():
-    return data.load_cepheids()
+    return data.load("cepheids")
 
 
 @pytest.fixture(scope="module")
 def prepared(raw):
-    return cepheids.prepare(raw)
+    return cepheids.validate_cepheids(raw)
 
 
-# --- the loader, from this chapter's side --------------------------------------------------
+# --- the data, from this chapter's side ----------------------------------------------------
+
+def test_shipped_cepheids_have_no_repeated_rows(raw):
+    # The upstream release lists the 55 M31 Cepheids twice; the shipped file keeps them once.
+    assert not raw.duplicated().any()
+    assert len(raw) == 1803
+    sizes = raw.groupby("host").size()
+    assert sizes["M31"] == 55 and len(sizes) == 22
+
 
 def _cepheid_csv(write_csv, rows, columns=tuple(data.CEPHEIDS)):
     return write_csv(",".join(columns) + "\n" + "\n".join(rows) + "\n")
+
+
+def test_loader_refuses_a_file_with_a_repeated_block(write_csv):
+    # What happened upstream: a block of Cepheids listed twice. Rows 6-8 repeat rows 3-5.
+    rows = [f"M31,10.{i},41.2,{i},{5 + i}.5,0.9,0.1,{20 - i / 10:.2f},0.3,0.0,HST" for i in range(1, 6)]
+    path = _cepheid_csv(write_csv, rows + rows[2:5], )
+    with pytest.raises(ValueError) as err:
+        data.load("cepheids", path)
+    message = str(err.value)
+    assert str(path) in message or path.name in message
+    assert re.search(r"duplicat|repeat", message, re.IGNORECASE)
+    assert re.search(r"\b(6|7)\b", message), message  # the first repeated row (6) or its line (7)
 
 
 @pytest.mark.parametrize("period", ["0", "-6.85", "0.0"])
@@ -32,45 +55,38 @@ def test_loader_rejects_non_positive_periods(write_csv, period):
     bad = f"M101,210.9,54.3,2,{period},0.91,0.11,24.04,0.44,0.05,HST"
     path = _cepheid_csv(write_csv, [good, bad])
     with pytest.raises(ValueError, match=r"column 'period_days', row 2 \(line 3\).*must be positive"):
-        data.load_cepheids(path)
+        data.load("cepheids", path)
 
 
-def test_loader_rejects_a_missing_host_column(write_csv):
-    columns = [c for c in data.CEPHEIDS if c != "host"]
-    path = _cepheid_csv(write_csv, ["210.9,54.3,1,6.85,0.91,0.11,24.04,0.44,0.05,HST"], columns)
-    with pytest.raises(ValueError, match=r"missing column\(s\) \['host'\]"):
-        data.load_cepheids(path)
-
-
-def test_a_valid_student_csv_goes_through_prepare(write_csv):
+def test_a_valid_student_csv_goes_through_validation(write_csv):
     rows = ["N4258,184.7,47.3,1,10.0,1.0,0.1,23.0,0.3,-0.1,HST",
             "N4258,184.7,47.3,2,100.0,1.0,0.1,20.0,0.3,-0.1,HST"]
-    prepared = cepheids.prepare(data.load_cepheids(_cepheid_csv(write_csv, rows)))
+    prepared = cepheids.validate_cepheids(data.load("cepheids", _cepheid_csv(write_csv, rows)))
     assert prepared["log_p"].tolist() == pytest.approx([0.0, 1.0])
     assert prepared["m_W"].tolist() == pytest.approx([23.0 - 0.386, 20.0 - 0.386])
 
 
-# --- data preparation ----------------------------------------------------------------------
+# --- validation ----------------------------------------------------------------------------
 
 def test_wesenheit_formula(raw):
     w = cepheids.wesenheit(raw)
     row = raw.iloc[0]
     assert w["m_W"].iloc[0] == pytest.approx(row["H_mag"] - 0.386 * row["v_minus_i"])
-    assert w["sigma_W"].iloc[0] == pytest.approx(np.sqrt(row["sigma_H"] ** 2 + (0.386 * row["sigma_v_minus_i"]) ** 2))
+    assert w["sigma_W"].iloc[0] == pytest.approx(np.hypot(row["sigma_H"], 0.386 * row["sigma_v_minus_i"]))
     assert (w["sigma_W"] >= raw["sigma_H"]).all()
 
 
-def test_prepare_all_hosts(prepared, raw):
-    assert len(prepared) == len(raw) == 1858
+def test_validate_all_hosts(prepared, raw):
+    assert len(prepared) == len(raw) == 1803
     sizes = prepared.groupby("host", observed=True).size()
-    assert len(sizes) == 22 and sizes.min() == 9 and sizes.max() == 443
+    assert len(sizes) == 22 and sizes.min() == 9 and sizes.max() == 443 and sizes["M31"] == 55
     assert list(prepared["host"].cat.categories) == list(pd.unique(raw["host"]))
     assert (prepared["n_host"] == prepared["host"].map(sizes).astype(int)).all()
     assert prepared["log_p"].between(-0.5, 1.5).all()
 
 
-def test_prepare_subset_keeps_the_requested_order(raw):
-    sub = cepheids.prepare(raw, FEW)
+def test_validate_subset_keeps_the_requested_order(raw):
+    sub = cepheids.validate_cepheids(raw, FEW)
     assert list(sub["host"].cat.categories) == FEW
     assert sub["host"].tolist() == sorted(sub["host"].tolist(), key=FEW.index)
     assert len(sub) == 443 + 259 + 9
@@ -81,29 +97,33 @@ def test_prepare_subset_keeps_the_requested_order(raw):
     (["N4258", "N4258"], "repeated"),
     ([], "empty"),
 ])
-def test_prepare_rejects_bad_hosts(raw, hosts, pattern):
+def test_validate_rejects_bad_hosts(raw, hosts, pattern):
     with pytest.raises(ValueError, match=pattern):
-        cepheids.prepare(raw, hosts)
+        cepheids.validate_cepheids(raw, hosts)
 
 
-def test_prepare_rejects_missing_columns(raw):
-    with pytest.raises(ValueError, match=r"missing column\(s\) \['H_mag'\]"):
-        cepheids.prepare(raw.drop(columns="H_mag"))
+def test_validate_names_the_column_and_row(raw):
+    with pytest.raises(ValueError, match=r"Cepheid table: missing column\(s\) \['H_mag'\]"):
+        cepheids.validate_cepheids(raw.drop(columns="H_mag"))
+    bad = raw.copy()
+    bad.loc[4, "sigma_H"] = np.nan
+    with pytest.raises(ValueError, match=r"column 'sigma_H', row 5 \(host 'M101'\).*NaN"):
+        cepheids.validate_cepheids(bad)
 
 
 # --- model builders ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("hosts", [FEW, None], ids=["subset", "all"])
-@pytest.mark.parametrize("slopes", cepheids.SLOPES)
-def test_builders_on_a_subset_and_on_all_hosts(raw, hosts, slopes):
-    d = cepheids.prepare(raw, hosts)
-    model = cepheids.build_leavitt_model(d, slopes=slopes)
+@pytest.mark.parametrize("pooling", cepheids.POOLING)
+def test_builders_on_a_subset_and_on_all_hosts(raw, hosts, pooling):
+    d = cepheids.validate_cepheids(raw, hosts)
+    model = cepheids.build_leavitt_model(d, pooling=pooling)
     n_hosts = d["host"].nunique()
     assert list(model.coords["host"]) == list(d["host"].cat.categories)
     assert len(model.coords["cepheid"]) == len(d)
     free = {v.name for v in model.free_RVs}
     assert {"level", "sigma_int", "gamma", "mu_anchor"} <= free
-    expected = {"pooled": {"slope"}, "independent": {"slope"}, "partial": {"slope_pop", "slope_sd", "slope_z"}}[slopes]
+    expected = {"complete": {"slope"}, "none": {"slope"}, "partial": {"slope_pop", "slope_sd", "slope_z"}}[pooling]
     assert expected <= free
     assert np.isfinite(model.compile_logp()(model.initial_point()))
     prior = pm.sample_prior_predictive(draws=20, model=model, random_seed=1).prior
@@ -115,18 +135,29 @@ def test_builders_on_a_subset_and_on_all_hosts(raw, hosts, slopes):
 
 
 def test_builder_without_metallicity_and_centred(prepared):
-    model = cepheids.build_leavitt_model(prepared, metallicity=False, noncentred=False)
+    model = cepheids.build_leavitt_model(prepared, metallicity=False, centred=True)
     names = {v.name for v in model.free_RVs}
     assert "gamma" not in names and "slope" in names and "slope_z" not in names
 
 
+def test_builder_priors_override_the_defaults(raw):
+    sub = cepheids.validate_cepheids(raw, FEW)
+    model = cepheids.build_leavitt_model(sub, priors={"slope_sd": {"dist": "HalfCauchy", "beta": 0.3},
+                                                      "mu_anchor": {"dist": "Normal", "mu": 29.0, "sigma": 1e-3}})
+    prior = pm.sample_prior_predictive(draws=200, model=model, random_seed=2).prior
+    assert abs(float(prior["mu"].sel(host="N4258").mean()) - 29.0) < 0.01
+    assert model["slope_sd"].owner.op.name == "halfcauchy"
+
+
 @pytest.mark.parametrize("kwargs, pattern", [
-    ({"slopes": "shared"}, "slopes must be one of"),
+    ({"pooling": "pooled"}, "pooling must be one of"),
     ({"anchor": "LMC"}, r"anchor 'LMC' must be among the hosts"),
-    ({"anchor_sigma": 0.0}, "anchor_sigma must be positive"),
+    ({"priors": {"mu_anchor": {"dist": "Normal", "mu": 29.4, "sigma": 0.0}}}, "must be positive"),
+    ({"priors": {"slope_sd": {"dist": "Normal", "mu": 0.0, "sigma": 0.5}}}, "is a scale"),
+    ({"priors": {"tau": {"dist": "HalfNormal", "sigma": 0.5}}}, r"unknown prior\(s\) \['tau'\]"),
 ])
 def test_builder_rejects_bad_options(raw, kwargs, pattern):
-    sub = cepheids.prepare(raw, FEW)
+    sub = cepheids.validate_cepheids(raw, FEW)
     with pytest.raises(ValueError, match=pattern):
         cepheids.build_leavitt_model(sub, **kwargs)
 
@@ -136,11 +167,18 @@ def test_builder_rejects_missing_columns(prepared):
         cepheids.build_leavitt_model(prepared.drop(columns="sigma_W"))
 
 
+def test_benchmark_model():
+    model, description = cepheids.benchmark_model()
+    assert isinstance(model, pm.Model) and "partially pooled" in description
+    assert {"slope_pop", "slope_sd", "slope_z"} <= {v.name for v in model.free_RVs}
+    assert len(model.coords["cepheid"]) == 1803
+
+
 @pytest.fixture(scope="module")
 def pooled_fixed_scatter(raw):
     """The pooled model on three hosts with sigma_int fixed, sampled briefly."""
-    sub = cepheids.prepare(raw, FEW)
-    model = pm.do(cepheids.build_leavitt_model(sub, slopes="pooled"), {"sigma_int": 0.05})
+    sub = cepheids.validate_cepheids(raw, FEW)
+    model = pm.do(cepheids.build_leavitt_model(sub, pooling="complete"), {"sigma_int": 0.05})
     idata = hbm.sampling.sample(model, random_seed=4, draws=500, tune=500, chains=2, progressbar=False)
     return sub, model, idata
 
@@ -160,9 +198,9 @@ def test_sampler_matches_the_exact_pooled_posterior(pooled_fixed_scatter):
         assert draws.std() == pytest.approx(exact.loc[name, "sd"], rel=0.15)
 
 
-def test_host_residual_check(pooled_fixed_scatter):
+def test_host_residual_ppc(pooled_fixed_scatter):
     sub, model, idata = pooled_fixed_scatter
-    table = cepheids.host_residual_check(idata, model, sub, draws=100, random_seed=1)
+    table = cepheids.host_residual_ppc(idata, model, sub, draws=100, random_seed=1)
     assert list(table.index) == FEW
     assert (table["n"] == [443, 259, 9]).all()
     assert table["p_value"].between(0, 1).all()
@@ -187,14 +225,28 @@ def test_pooled_least_squares_recovers_a_simulated_law():
         assert abs(exact.loc[f"zp[{h}]", "mean"] - truth_zp[h]) < 4 * exact.loc[f"zp[{h}]", "sd"]
     assert abs(exact.loc["slope", "mean"] + 3.3) < 4 * exact.loc["slope", "sd"]
     assert abs(exact.loc["gamma", "mean"] + 0.2) < 4 * exact.loc["gamma", "sd"]
+    mu = cepheids.pooled_distance_moduli(sim)
+    assert mu["N4258"] == cepheids.ANCHOR_MU
+    assert mu["A"] - mu["N4258"] == pytest.approx(2.5, abs=4 * exact.loc["zp[A]", "sd"])
     with pytest.raises(ValueError, match="sigma_int must be non-negative"):
         cepheids.pooled_least_squares(sim, sigma_int=-1)
+    with pytest.raises(ValueError, match="needs Normal priors"):
+        cepheids.pooled_least_squares(sim, priors={"slope": {"dist": "StudentT", "nu": 3, "mu": -3, "sigma": 2}})
+
+
+def test_exact_pooled_fit_without_the_repeated_m31_block(prepared):
+    # Issue 14: with M31 counted once, the metallicity term is about -0.096 +/- 0.125 and M101 29.166.
+    exact = cepheids.pooled_least_squares(prepared)
+    assert exact.loc["gamma", "mean"] == pytest.approx(-0.096, abs=0.002)
+    assert exact.loc["gamma", "sd"] == pytest.approx(0.125, abs=0.002)
+    assert cepheids.pooled_distance_moduli(prepared)["M101"] == pytest.approx(29.166, abs=0.002)
 
 
 # --- distances -----------------------------------------------------------------------------
 
 def test_distance_table_converts_moduli_to_megaparsecs():
-    mu = np.stack([np.full(200, 25.0), np.full(200, 30.0)], axis=-1)[None] + np.linspace(-0.01, 0.01, 200)[None, :, None]
+    mu = (np.stack([np.full(200, 25.0), np.full(200, 30.0)], axis=-1)[None]
+          + np.linspace(-0.01, 0.01, 200)[None, :, None])
     idata = az.from_dict(posterior={"mu": mu}, dims={"mu": ["host"]}, coords={"host": ["one_Mpc", "ten_Mpc"]})
     table = cepheids.distance_table(idata)
     assert table.loc["one_Mpc", "d_Mpc"] == pytest.approx(1.0, rel=1e-3)
@@ -206,7 +258,7 @@ def test_distance_table_converts_moduli_to_megaparsecs():
 
 
 def test_published_distances_match_the_hosts(raw):
-    published = cepheids.load_published_distances()
+    published = data.load("cepheid_host_distances").set_index("host")
     assert sorted(published.index) == sorted(raw["host"].unique())
     assert published.loc["N4258", "mu"] == cepheids.ANCHOR_MU
     assert published.loc["N4258", "sigma_mu"] == cepheids.ANCHOR_SIGMA
@@ -219,66 +271,138 @@ def test_published_distances_match_the_hosts(raw):
     assert (sep < 0.15).all(), sep[sep >= 0.15]
 
 
-def test_published_distances_reject_duplicates(tmp_path):
-    text = cepheids.PUBLISHED_FILE.read_text().splitlines()
-    bad = tmp_path / "dup.csv"
-    bad.write_text("\n".join(text + [text[1]]) + "\n")
-    with pytest.raises(ValueError, match=r"duplicate host\(s\) \['M101'\]"):
-        cepheids.load_published_distances(bad)
-
-
 # --- the Gaia exercise ---------------------------------------------------------------------
 
-def test_prepare_clusters_applies_the_error_floor():
-    gaia = data.load_gaia_clusters()
+def test_validate_clusters_applies_the_error_floor():
+    gaia = data.load("gaia_clusters")
     assert (gaia["parallax_error_mas"] == 0).any()
-    prepared = cepheids.prepare_clusters(gaia)
-    assert prepared["parallax_error"].min() == cepheids.PARALLAX_ERROR_FLOOR_MAS
-    assert prepared["cluster"].nunique() == 9
+    clean = cepheids.validate_clusters(gaia)
+    assert clean["parallax_error"].min() == cepheids.PARALLAX_ERROR_FLOOR_MAS
+    assert clean["cluster"].nunique() == 9
     with pytest.raises(ValueError, match="error_floor must be positive"):
-        cepheids.prepare_clusters(gaia, error_floor=0)
+        cepheids.validate_clusters(gaia, error_floor=0)
+    with pytest.raises(ValueError, match=r"Gaia cluster table: missing column\(s\) \['parallax_mas'\]"):
+        cepheids.validate_clusters(gaia.drop(columns="parallax_mas"))
 
 
-def test_cluster_builder_and_mle_on_simulated_clusters():
+def _simulated_clusters(zero_point=0.0):
     rng = np.random.default_rng(5)
     truth = {"near": 50.0, "far": 250.0}
     rows = []
     for name, d in truth.items():
         err = rng.uniform(0.02, 0.1, 300)
-        plx = 1000.0 / d + rng.normal(0, 0.3, 300) + rng.normal(0, err)
+        plx = 1000.0 / d + zero_point + rng.normal(0, 0.3, 300) + rng.normal(0, err)
         rows.append(pd.DataFrame({"cluster": name, "parallax_mas": plx, "parallax_error_mas": err}))
-    sim = cepheids.prepare_clusters(pd.concat(rows, ignore_index=True))
+    return truth, cepheids.validate_clusters(pd.concat(rows, ignore_index=True))
+
+
+def test_cluster_builder_and_mle_on_simulated_clusters():
+    truth, sim = _simulated_clusters()
     mle = cepheids.cluster_distance_mle(sim)
     for name, d in truth.items():
         # 300 members with 0.3 mas depth: the mean parallax is known to about 0.02 mas.
         assert abs(1000.0 / mle[name] - 1000.0 / d) < 0.08
-    model = cepheids.build_cluster_model(sim)
-    assert list(model.coords["cluster"]) == ["far", "near"]
-    assert np.isfinite(model.compile_logp()(model.initial_point()))
-    with pytest.raises(ValueError, match="parallax_error must be positive"):
+    for zero_point in (False, True):
+        model = cepheids.build_cluster_model(sim, zero_point=zero_point)
+        assert list(model.coords["cluster"]) == ["far", "near"]
+        assert ("zero_point" in {v.name for v in model.free_RVs}) == zero_point
+        assert np.isfinite(model.compile_logp()(model.initial_point()))
+    with pytest.raises(ValueError, match="parallax_error.*must be positive"):
         cepheids.build_cluster_model(sim.assign(parallax_error=0.0))
 
 
-# --- self-checks ---------------------------------------------------------------------------
+def test_mle_with_a_zero_point_removes_a_known_offset():
+    truth, shifted = _simulated_clusters(zero_point=-0.5)
+    _, plain = _simulated_clusters()
+    np.testing.assert_allclose(cepheids.cluster_distance_mle(shifted, zero_point_mas=-0.5),
+                               cepheids.cluster_distance_mle(plain), rtol=1e-6)
 
-def test_self_checks_pass_the_reference_and_fail_a_wrong_answer(raw):
+
+# --- self-checks: each passes the reference and fails a wrong answer of the right shape ------
+
+def _no_reference_in(result, reference):
+    text = str(result)
+    for value in np.atleast_1d(np.asarray(reference, dtype=float)):
+        for digits in (1, 2, 3):
+            assert f"{value:.{digits}f}" not in text, (value, text)
+
+
+def test_check_wesenheit(raw):
     w = cepheids.wesenheit(raw)
     assert checks.check_wesenheit(w["m_W"], w["sigma_W"])
-    wrong = checks.check_wesenheit(raw["H_mag"] - 0.386 * raw["v_minus_i"], raw["sigma_H"] + 0.386 * raw["sigma_v_minus_i"])
+    # Errors added linearly instead of in quadrature: right shape, wrong answer.
+    wrong = checks.check_wesenheit(w["m_W"], raw["sigma_H"] + 0.386 * raw["sigma_v_minus_i"])
     assert not wrong and "sigma_W" in wrong.message
+    # The colour term with the wrong coefficient.
+    assert not checks.check_wesenheit(raw["H_mag"] - 0.5 * raw["v_minus_i"], w["sigma_W"])
     assert not checks.check_wesenheit(w["m_W"][:10], w["sigma_W"])
+    _no_reference_in(wrong, w["sigma_W"].iloc[:3])
 
-    exact = cepheids.pooled_least_squares(cepheids.prepare(raw))["mean"]
-    mu_m101 = exact["zp[M101]"] - exact["zp[N4258]"] + cepheids.ANCHOR_MU
-    assert checks.check_distance_moduli({"M101": mu_m101})
-    assert not checks.check_distance_moduli({"M101": mu_m101 + 0.3})
-    assert not checks.check_distance_moduli({"Andromeda": 24.4})
-    assert checks.check_population_slope(exact["slope"])
-    assert not checks.check_population_slope(-2.5)
 
-    mle = cepheids.cluster_distance_mle(cepheids.prepare_clusters(data.load_gaia_clusters()))
+@pytest.fixture(scope="module")
+def partial_exact(prepared):
+    return cepheids.partial_pooling_posterior(prepared)
+
+
+def test_partial_pooling_quadrature_is_converged_and_sensible(raw, partial_exact):
+    few = cepheids.validate_cepheids(raw, FEW)
+    coarse = cepheids.partial_pooling_posterior(few)
+    fine = cepheids.partial_pooling_posterior(few, n_tau=160, n_sigma=120)
+    assert (coarse - fine).abs().max().max() < 1e-3
+    assert coarse.loc["mu[N4258]", "mean"] == pytest.approx(cepheids.ANCHOR_MU)
+    # All 22 hosts: the population slope lies near the pooled slope, and pooling is partial.
+    pooled = cepheids.pooled_least_squares(cepheids.validate_cepheids(raw))
+    assert abs(partial_exact.loc["slope_pop", "mean"] - pooled.loc["slope", "mean"]) < 0.1
+    assert 0 < partial_exact.loc["slope_sd", "mean"] < 0.3
+
+
+def test_check_population_slope(partial_exact, prepared):
+    ref = partial_exact.loc["slope_pop"]
+    assert checks.check_population_slope(ref["mean"])
+    assert checks.check_population_slope(ref["mean"] + 0.1 * ref["sd"])  # Monte Carlo error
+    # The complete-pooling slope: right shape, plausible, but not the population slope asked for.
+    pooled = cepheids.pooled_least_squares(prepared).loc["slope", "mean"]
+    wrong = checks.check_population_slope(pooled)
+    assert not wrong and "population slope" in wrong.message
+    assert not checks.check_population_slope(-2.8)  # the optical V-band slope
+    _no_reference_in(wrong, ref["mean"])
+
+
+def test_check_distance_moduli(raw, partial_exact):
+    ref = partial_exact["mean"].filter(like="mu[")
+    ref.index = ref.index.str[3:-1]
+    assert checks.check_distance_moduli(ref)
+    # A few hosts: the check refits exactly those hosts.
+    few = cepheids.partial_pooling_posterior(cepheids.validate_cepheids(raw, FEW))["mean"].filter(like="mu[")
+    few.index = few.index.str[3:-1]
+    assert checks.check_distance_moduli(few)
+    # The 22-host answers for the same three hosts are not the three-host answers.
+    assert not checks.check_distance_moduli(ref[FEW])
+    # Complete-pooling moduli: right shape, close, but not the partially pooled ones.
+    pooled = cepheids.pooled_distance_moduli(cepheids.validate_cepheids(raw))
+    wrong = checks.check_distance_moduli(pooled)
+    assert not wrong
+    _no_reference_in(wrong, ref[["M101", "N4424", "LMC"]])
+    missing_anchor = checks.check_distance_moduli(ref.drop("N4258"))
+    assert not missing_anchor and "N4258" in missing_anchor.message
+    assert not checks.check_distance_moduli({"Andromeda": 24.4, "N4258": 29.4})
+    assert not checks.check_distance_moduli("far away")
+
+
+def test_check_cluster_distances():
+    gaia = cepheids.validate_clusters(data.load("gaia_clusters"))
+    mle = cepheids.cluster_distance_mle(gaia)
+    corrected = cepheids.cluster_distance_mle(gaia, zero_point_mas=cepheids.GAIA_DR2_ZERO_POINT_MAS)
     assert checks.check_cluster_distances(mle * 1.002)
-    assert not checks.check_cluster_distances(mle * 1.05)
+    assert checks.check_cluster_distances(mle.to_dict())
+    # A model with the Gaia DR2 zero point passes when it says so, and only then.
+    assert checks.check_cluster_distances(corrected, zero_point_mas=cepheids.GAIA_DR2_ZERO_POINT_MAS)
+    hinted = checks.check_cluster_distances(corrected)
+    assert not hinted and "zero_point_mas" in hinted.message
+    assert not checks.check_cluster_distances(mle, zero_point_mas=cepheids.GAIA_DR2_ZERO_POINT_MAS)
+    # Distances from the mean parallax of the members, 1 / mean(parallax): close, but wrong.
+    wrong = checks.check_cluster_distances(mle * 1.01)
+    assert not wrong and "0.5% relative" in wrong.message
+    _no_reference_in(wrong, mle)
     assert not checks.check_cluster_distances(mle.iloc[:3])
-    assert "pc" in str(checks.check_cluster_distances(mle)) and str(round(mle.iloc[0], 1)) not in str(
-        checks.check_cluster_distances(mle * 1.05))
+    assert not checks.check_cluster_distances(mle, zero_point_mas="Lindegren")
