@@ -1,10 +1,10 @@
 """Benchmarks of chapter 5: the vectorised Gibbs sampler against a per-pupil loop, and NUTS against Gibbs.
 
-Run from the repository root (takes several minutes; the book reads the results, it does not re-run them)::
+Run from the repository root (takes several minutes; the sampler appendix shows the results)::
 
     .venv/bin/python benchmarks/bench_gibbs.py            # writes benchmarks/results/bench_gibbs.json
 
-1. One Gibbs sweep of :class:`hbm.gibbs.SchoolsGibbs` (vectorised NumPy) against
+1. One Gibbs sweep of :class:`hbm.school_rankings.SchoolsGibbs` (vectorised NumPy) against
    :class:`LoopSchoolsGibbs`, the same full conditionals accumulated with Python loops over
    the pupils, as a first hand-written sampler usually is. Both are run from the same state
    with the same random numbers, and must give the same draws.
@@ -29,7 +29,9 @@ import hbm  # noqa: F401  (before pymc: links PyTensor to OpenBLAS)
 import arviz as az
 import numpy as np
 
-from hbm import data, gibbs, rankings, sampling
+from hbm import data, sampling
+from hbm import school_rankings as ls
+from hbm.school_rankings import gibbs
 
 RESULTS = Path(__file__).parent / "results" / "bench_gibbs.json"
 NODE_VARS = ["beta", "gamma", "theta", "phi"]
@@ -132,7 +134,7 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
-    df = data.load_london_schools()
+    df = data.load("london_schools")
     results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
                "load_average_at_start": os.getloadavg()[0]}
@@ -158,7 +160,7 @@ def main(argv=None):
     results["gibbs"] = g = rates(g)
     print("gibbs", g, flush=True)
 
-    idata, wall, cpu = nuts_run(rankings.build_bugs_model(df), draws=1000, tune=1000, seed=3)
+    idata, wall, cpu = nuts_run(ls.build_bugs_model(df), draws=1000, tune=1000, seed=3)
     n = {"model": "Wishart (Bartlett), alpha marginalised", "draws_per_chain": 1000, "tune": 1000,
          "chains": 2, "seconds": wall, "cpu_seconds": cpu,
          "divergences": int(idata.sample_stats["diverging"].sum()), **min_ess(idata)}
@@ -167,7 +169,7 @@ def main(argv=None):
 
     if args.joint:
         n_joint = args.joint_draws
-        idata, wall, cpu = nuts_run(rankings.build_bugs_model(df, marginalise_alpha=False),
+        idata, wall, cpu = nuts_run(ls.build_bugs_model(df, marginalise_alpha=False),
                                     draws=n_joint, tune=n_joint, seed=4)
         j = {"model": "Wishart (Bartlett), alpha non-centred", "draws_per_chain": n_joint, "tune": n_joint,
              "chains": 2, "seconds": wall, "cpu_seconds": cpu,

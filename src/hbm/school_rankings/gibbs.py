@@ -1,4 +1,4 @@
-"""A hand-written Metropolis-within-Gibbs sampler for the BUGS Schools model (chapter 5).
+"""A hand-written Metropolis-within-Gibbs sampler for the BUGS Schools model.
 
 Every step is vectorised with NumPy: per-school sums are matrix products with a school
 indicator matrix, and the 38 three-by-three school updates are one batched Cholesky
@@ -23,7 +23,8 @@ from numbers import Integral
 import arviz as az
 import numpy as np
 
-from hbm.rankings import ALPHA_COLUMNS, BETA_COLUMNS, PRIOR_SD, WISHART_DF, design
+import hbm
+from hbm.school_rankings.design import ALPHA_COLUMNS, BETA_COLUMNS, PRIOR_SD, WISHART_DF, validate_schools
 
 PRIOR_PREC = 1.0 / PRIOR_SD**2
 
@@ -73,7 +74,7 @@ class SchoolsGibbs:
     Parameters
     ----------
     df : pandas.DataFrame
-        Pupil table of :func:`hbm.data.load_london_schools` (or simulated data of that form).
+        Pupil table of ``hbm.data.load("london_schools")`` (or simulated data of that form).
 
     Notes
     -----
@@ -83,7 +84,7 @@ class SchoolsGibbs:
     """
 
     def __init__(self, df):
-        d = design(df)
+        d = validate_schools(df)
         self.y, self.lrt, self.X, self.Z = d["y"], d["lrt"], d["X"], d["Z"]
         self.school, self.M, self.R = d["school"], d["M"], d["R"]
         self.N = len(self.y)
@@ -230,9 +231,10 @@ def sample_gibbs(df, *, random_seed: int, draws: int = 2000, tune: int = 1000, c
     Parameters
     ----------
     df : pandas.DataFrame
-        Pupil table of :func:`hbm.data.load_london_schools`.
+        Pupil table of ``hbm.data.load("london_schools")``.
     random_seed : int
-        Seed of the :class:`numpy.random.Generator`; chains get independent child streams.
+        Seed of the :class:`numpy.random.Generator` (shifted by ``hbm.seed``); chains get
+        independent child streams.
     draws, tune, chains, thin : int
         Kept draws per chain, warm-up sweeps, number of chains, sweeps per kept draw.
 
@@ -240,7 +242,7 @@ def sample_gibbs(df, *, random_seed: int, draws: int = 2000, tune: int = 1000, c
     -------
     arviz.InferenceData
         Posterior ``beta``, ``gamma``, ``theta``, ``phi``, ``alpha``, ``T`` with the dims of
-        :func:`hbm.rankings.build_bugs_model`; sample_stats hold the Metropolis acceptance
+        :func:`hbm.school_rankings.build_bugs_model`; sample_stats hold the Metropolis acceptance
         flags; ``attrs["sampling_time"]`` is the wall time in seconds.
     """
     if isinstance(random_seed, bool) or not isinstance(random_seed, Integral):
@@ -253,7 +255,7 @@ def sample_gibbs(df, *, random_seed: int, draws: int = 2000, tune: int = 1000, c
     sampler = SchoolsGibbs(df)
     start = time.perf_counter()
     runs = [sampler.run_chain(rng, draws, tune, thin)
-            for rng in np.random.default_rng(random_seed).spawn(chains)]
+            for rng in np.random.default_rng(hbm.seed(random_seed)).spawn(chains)]
     elapsed = time.perf_counter() - start
     posterior = {k: np.stack([r[0][k] for r in runs]) for k in runs[0][0]}
     stats = {k: np.stack([r[1][k] for r in runs]) for k in ("accept_theta", "accept_phi")}

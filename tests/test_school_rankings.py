@@ -1,0 +1,457 @@
+"""Chapter 5: validation, models, the marginal likelihood, the hand-written Gibbs sampler,
+ranks, the comparison with the published tables, and the self-checks against their references."""
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+
+import hbm
+from hbm import school_rankings as ls
+from hbm.school_rankings import checks
+from hbm.school_rankings.design import BETA_COLUMNS, PRIOR_SD
+
+
+def simulate_schools(rng, M=6, n_per=40, *, beta=None, gamma=(-0.5, 0.03, 0.9),
+                     sd=(0.3, 0.01, 0.2), theta=0.6, phi=-0.01):
+    """Pupils in M schools with the Schools model's structure, and the truth they came from."""
+    school = np.repeat(np.arange(1, M + 1), n_per)
+    n = school.size
+    lrt = rng.normal(0, 10, n)
+    lrt -= lrt.mean()
+    band = rng.choice(3, size=n, p=[0.25, 0.5, 0.25])
+    kind = rng.choice(3, size=M)            # mixed, girls', boys' school
+    denom = rng.choice(4, size=M)           # state, CofE, RC, other
+    df = pd.DataFrame({"school": school, "LRT": lrt, "vr1": (band == 0) * 1.0, "vr2": (band == 1) * 1.0,
+                       "girls_school": (kind[school - 1] == 1) * 1.0, "boys_school": (kind[school - 1] == 2) * 1.0,
+                       "church_of_england": (denom[school - 1] == 1) * 1.0,
+                       "roman_catholic": (denom[school - 1] == 2) * 1.0,
+                       "other_denomination": (denom[school - 1] == 3) * 1.0})
+    df["girl"] = np.where(kind[school - 1] == 1, 1.0, np.where(kind[school - 1] == 2, 0.0, rng.integers(0, 2, n)))
+    beta = np.array([2.5e-4, 0.4, 0.17, 0.1, 0.05, -0.2, 0.15, -0.15]) if beta is None else np.asarray(beta)
+    alpha = np.asarray(gamma) + rng.standard_normal((M, 3)) * np.asarray(sd)
+    X = np.column_stack([lrt**2] + [df[c].to_numpy() for c in BETA_COLUMNS[1:]])
+    mu = alpha[school - 1, 0] + alpha[school - 1, 1] * lrt + alpha[school - 1, 2] * df["vr1"] + X @ beta
+    df["Y"] = mu + rng.standard_normal(n) / np.sqrt(np.exp(theta + phi * lrt))
+    df.attrs["R"] = np.array([[0.1, 0.005, 0.005], [0.005, 0.1, 0.005], [0.005, 0.005, 0.1]])
+    return df, {"beta": beta, "alpha": alpha, "gamma": np.asarray(gamma), "theta": theta, "phi": phi}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    rng = np.random.default_rng(11)
+    df, truth = simulate_schools(rng, M=3, n_per=5)
+    sampler = ls.SchoolsGibbs(df)
+    state = sampler.initial_state(rng)
+    state["T"] = np.array([[20.0, 1.0, -2.0], [1.0, 400.0, 3.0], [-2.0, 3.0, 30.0]])
+    state["theta"], state["phi"] = 0.4, 0.02
+    return df, sampler, state
+
+
+def brute_force_design(df):
+    """The full design of (beta, alpha) written out pupil by pupil with explicit loops."""
+    M = df["school"].max()
+    rows = []
+    for _, p in df.iterrows():
+        x = [p["LRT"] ** 2] + [p[c] for c in BETA_COLUMNS[1:]]
+        z = np.zeros(3 * M)
+        j = int(p["school"]) - 1
+        z[3 * j:3 * j + 3] = [1.0, p["LRT"], p["vr1"]]
+        rows.append(np.r_[x, z])
+    return np.array(rows)
+
+
+def test_beta_conditional_matches_brute_force(tiny):
+    df, sampler, state = tiny
+    D = brute_force_design(df)
+    X, Zfull = D[:, :8], D[:, 8:]
+    W = np.diag(np.exp(state["theta"] + state["phi"] * df["LRT"].to_numpy()))
+    r = df["Y"].to_numpy() - Zfull @ state["alpha"].ravel()
+    P_ref = X.T @ W @ X + np.eye(8) / PRIOR_SD**2
+    mean_ref = np.linalg.inv(P_ref) @ X.T @ W @ r
+    P, b = sampler.beta_conditional(state)
+    np.testing.assert_allclose(P, P_ref, rtol=1e-10)
+    np.testing.assert_allclose(np.linalg.solve(P, b), mean_ref, rtol=1e-8, atol=1e-10)
+
+
+def test_alpha_conditional_matches_brute_force(tiny):
+    df, sampler, state = tiny
+    D = brute_force_design(df)
+    X, Zfull = D[:, :8], D[:, 8:]
+    W = np.diag(np.exp(state["theta"] + state["phi"] * df["LRT"].to_numpy()))
+    r = df["Y"].to_numpy() - X @ state["beta"]
+    M = sampler.M
+    prior_P = np.kron(np.eye(M), state["T"])
+    P_ref = Zfull.T @ W @ Zfull + prior_P
+    mean_ref = np.linalg.solve(P_ref, Zfull.T @ W @ r + prior_P @ np.tile(state["gamma"], M))
+    P, b = sampler.alpha_conditional(state)
+    for j in range(M):
+        np.testing.assert_allclose(P[j], P_ref[3 * j:3 * j + 3, 3 * j:3 * j + 3], rtol=1e-10)
+    np.testing.assert_allclose(np.linalg.solve(P, b[..., None])[..., 0].ravel(), mean_ref, rtol=1e-8)
+
+
+def test_gamma_and_T_conditionals_match_brute_force(tiny):
+    _, sampler, state = tiny
+    alpha, T = state["alpha"], state["T"]
+    # gamma: prior N(0, 100^2 I) times prod_j N(alpha_j | gamma, T^-1)
+    P_ref = len(alpha) * T + np.eye(3) / PRIOR_SD**2
+    P, b = sampler.gamma_conditional(state)
+    np.testing.assert_allclose(P, P_ref)
+    np.testing.assert_allclose(np.linalg.solve(P, b), np.linalg.solve(P_ref, T @ alpha.sum(axis=0)))
+    # T: BUGS Wishart(R, 3) prior density |T|^0 exp(-tr(R T)/2) times the normal terms
+    dof, scale = sampler.T_conditional(state)
+    S = sum(np.outer(a - state["gamma"], a - state["gamma"]) for a in alpha)
+    assert dof == 3 + len(alpha)
+    np.testing.assert_allclose(np.linalg.inv(scale), sampler.R + S)
+
+
+def test_draws_have_the_conditional_moments(tiny):
+    _, sampler, state = tiny
+    rng = np.random.default_rng(5)
+    P, b = sampler.gamma_conditional(state)
+    n = 20000
+    # batched: n copies of the same precision matrix in one call
+    draws = ls.mvn_from_precision(rng, np.broadcast_to(P, (n, 3, 3)), np.broadcast_to(b, (n, 3)))
+    cov = np.linalg.inv(P)
+    sd = np.sqrt(np.diag(cov))
+    assert np.all(np.abs(draws.mean(0) - np.linalg.solve(P, b)) < 5 * sd / np.sqrt(n))
+    # sampling sd of a covariance estimate: sqrt((S_ii S_jj + S_ij^2) / n)
+    se_cov = np.sqrt((np.outer(sd**2, sd**2) + cov**2) / n)
+    assert np.all(np.abs(np.cov(draws.T) - cov) < 5 * se_cov)
+    dof, scale = sampler.T_conditional(state)
+    n = 4000
+    Ts = np.array([ls.wishart_draw(rng, dof, scale) for _ in range(n)])
+    # Wishart moments: E W = dof * V, Var W_ij = dof (V_ij^2 + V_ii V_jj)
+    se_T = np.sqrt(dof * (scale**2 + np.outer(np.diag(scale), np.diag(scale))) / n)
+    assert np.all(np.abs(Ts.mean(0) - dof * scale) < 5 * se_T)
+
+
+def test_tau_density_is_the_normal_log_likelihood(tiny):
+    from scipy import stats
+
+    df, sampler, state = tiny
+    e = sampler.residual(state)
+    for theta, phi in [(0.4, 0.02), (-0.3, 0.05)]:
+        sd = 1 / np.sqrt(np.exp(theta + phi * sampler.lrt))
+        ref = (stats.norm.logpdf(e, 0, sd).sum() + stats.norm.logpdf([theta, phi], 0, PRIOR_SD).sum())
+        ref0 = (stats.norm.logpdf(e, 0, 1).sum() + stats.norm.logpdf([0, 0], 0, PRIOR_SD).sum())
+        got = sampler.log_tau_density(theta, phi, e**2) - sampler.log_tau_density(0.0, 0.0, e**2)
+        assert got == pytest.approx(ref - ref0, rel=1e-10)
+
+
+def test_short_run_recovers_the_truth():
+    rng = np.random.default_rng(3)
+    df, truth = simulate_schools(rng, M=12, n_per=150)
+    idata = ls.sample_gibbs(df, random_seed=4, draws=600, tune=300, chains=2)
+    post = idata.posterior
+    for name in ("theta", "phi"):
+        v = post[name].values.ravel()
+        assert abs(v.mean() - truth[name]) < 4 * v.std(), name
+    beta = post["beta"].values.reshape(-1, 8)
+    z = (beta.mean(0) - truth["beta"]) / beta.std(0)
+    assert np.all(np.abs(z) < 4), z
+    alpha = post["alpha"].values.reshape(-1, 12, 3)
+    # the school intercepts net of the school-level covariates are what the data pin down
+    covered = np.mean(np.abs(alpha.mean(0)[:, 1] - truth["alpha"][:, 1]) < 3 * alpha.std(0)[:, 1])
+    assert covered >= 0.8
+    assert 0.2 < idata.sample_stats["accept_theta"].mean() < 0.7
+
+
+def test_bad_arguments_raise():
+    df, _ = simulate_schools(np.random.default_rng(0), M=3, n_per=4)
+    with pytest.raises(ValueError, match="draws"):
+        ls.sample_gibbs(df, random_seed=1, draws=0)
+    with pytest.raises(TypeError, match="random_seed"):
+        ls.sample_gibbs(df, random_seed=1.5)
+
+
+# --- models, ranks, published tables ---
+
+
+@pytest.fixture(scope="module")
+def london():
+    return hbm.data.load("london_schools")
+
+
+@pytest.mark.parametrize("kind", ["bugs_marginal", "bugs_joint", "lkj_marginal", "lkj_joint"])
+def test_models_build_and_evaluate_at_the_initial_point(london, kind):
+    model = {"bugs_marginal": lambda: ls.build_bugs_model(london),
+             "bugs_joint": lambda: ls.build_bugs_model(london, marginalise_alpha=False),
+             "lkj_marginal": lambda: ls.build_lkj_model(london),
+             "lkj_joint": lambda: ls.build_lkj_model(london, marginalise_alpha=False)}[kind]()
+    point = model.initial_point()
+    logp = model.compile_logp()(point)
+    assert np.isfinite(logp)
+    names = set(model.named_vars)
+    assert {"beta", "gamma", "theta", "phi"} <= names
+    if kind.endswith("marginal"):
+        assert "alpha" not in names and "Y_marginal" in names
+    else:
+        assert "alpha" in names
+        alpha = model.compile_fn(model["alpha"], inputs=model.value_vars, on_unused_input="ignore")(point)
+        assert alpha.shape == (38, 3)
+
+
+def test_bartlett_prior_has_the_bugs_wishart_mean(london):
+    """T ~ Wishart(R, 3) in BUGS means E[T] = 3 R^-1: check by prior simulation."""
+    import pymc as pm
+
+    model = ls.build_bugs_model(london)
+    T = pm.draw(model["T"], draws=4000, random_seed=1)
+    expected = 3 * np.linalg.inv(london.attrs["R"])
+    # Var T_ij = df (V_ij^2 + V_ii V_jj) with V = R^-1
+    V = np.linalg.inv(london.attrs["R"])
+    se = np.sqrt(3 * (V**2 + np.outer(np.diag(V), np.diag(V))) / T.shape[0])
+    assert np.all(np.abs(T.mean(0) - expected) < 5 * se)
+
+
+def test_design_maps_beta_to_the_bugs_covariates(london):
+    d = ls.validate_schools(london)
+    np.testing.assert_allclose(d["X"][:, 0], london["LRT"] ** 2)
+    np.testing.assert_allclose(d["X"][:, 1], london["vr2"])
+    np.testing.assert_allclose(d["X"][:, 5:], london[["church_of_england", "roman_catholic", "other_denomination"]])
+    np.testing.assert_allclose(d["Z"][:, 2], london["vr1"])
+    assert d["school"].min() == 0 and d["M"] == 38
+
+
+def test_bad_input_raises(london):
+    with pytest.raises(ValueError, match="LRT"):
+        ls.validate_schools(london.drop(columns="LRT"))
+    bad = london.copy()
+    bad.loc[4, "Y"] = np.nan
+    with pytest.raises(ValueError, match=r"column 'Y', row 5"):
+        ls.validate_schools(bad)
+    bad = london.copy()
+    bad.attrs["R"] = np.eye(2)
+    with pytest.raises(ValueError, match="Wishart"):
+        ls.build_bugs_model(bad)
+    gap = london[london["school"] != 3]
+    gap.attrs = london.attrs
+    with pytest.raises(ValueError, match=r"school\(s\) \[3\]"):
+        ls.validate_schools(gap)
+    with pytest.raises(ValueError, match="eta"):
+        ls.build_lkj_model(london, eta=0)
+
+
+def test_validate_schools_returns_copies(london):
+    d = ls.validate_schools(london)
+    d["y"][0] += 100.0
+    d["R"][0, 0] += 1.0
+    assert london["Y"].iloc[0] != d["y"][0] and london.attrs["R"][0, 0] != d["R"][0, 0]
+
+
+def test_lkj_priors_are_user_settable_in_the_book_s_shape(london):
+    default = ls.build_lkj_model(london)
+    assert "sigma_alpha" in default.named_vars and "sigma_LRT" not in default.named_vars
+    mixed = ls.build_lkj_model(london, priors={"sigma_LRT": {"dist": "Exponential", "lam": 10.0}})
+    assert {"sigma_intercept", "sigma_LRT", "sigma_vr1"} <= set(mixed.named_vars)
+    point = mixed.initial_point()
+    sd = mixed.compile_fn(mixed["sigma_alpha"], inputs=mixed.value_vars, on_unused_input="ignore")(point)
+    assert sd.shape == (3,) and np.all(sd > 0)
+    narrower = ls.build_lkj_model(london, priors={"sigma_LRT": {"dist": "HalfNormal", "sigma": 0.05}})
+    assert narrower.compile_logp()(narrower.initial_point()) != default.compile_logp()(default.initial_point())
+    with pytest.raises(ValueError, match="unknown prior"):
+        ls.build_lkj_model(london, priors={"sigma_slope": {"dist": "HalfNormal", "sigma": 1.0}})
+    with pytest.raises(ValueError, match="scale"):
+        ls.build_lkj_model(london, priors={"sigma_LRT": {"dist": "Normal", "mu": 0.0, "sigma": 1.0}})
+
+
+def test_benchmark_model_is_the_wishart_model():
+    model, description = ls.benchmark_model()
+    assert "bartlett_c2" in model.named_vars and "Y_marginal" in model.named_vars
+    assert isinstance(description, str) and "Wishart" in description
+
+
+def hand_made_posterior(values):
+    """alpha of dims (chain, draw, school, coef) from per-draw intercepts."""
+    values = np.asarray(values, float)           # (draws, schools)
+    alpha = np.zeros((1, values.shape[0], values.shape[1], 3))
+    alpha[0, :, :, 0] = values
+    return az.from_dict(posterior={"alpha": alpha}, coords={"school": ["A", "B", "C", "D"], "coef": ls.ALPHA_COLUMNS},
+                        dims={"alpha": ["school", "coef"]})
+
+
+def test_school_ranks_on_a_hand_made_posterior():
+    # D is always best, A always worst; B and C swap places in one draw of four.
+    idata = hand_made_posterior([[0.0, 1.0, 2.0, 3.0],
+                                 [0.0, 1.0, 2.0, 3.0],
+                                 [0.0, 1.0, 2.0, 3.0],
+                                 [0.0, 2.0, 1.0, 3.0]])
+    table = ls.school_ranks(idata)
+    assert list(table["school"]) == ["D", "C", "B", "A"]
+    np.testing.assert_allclose(table["mean_rank"], [1.0, 2.25, 2.75, 4.0])
+    row = table.set_index("school")
+    assert row.loc["C", "median_rank"] == 2.0 and row.loc["B", "median_rank"] == 3.0
+    assert (row.loc["C", "lower"], row.loc["C", "upper"]) == (2, 3)
+    assert (row.loc["D", "lower"], row.loc["D", "upper"]) == (1, 1)
+    draws = ls.rank_draws(idata)
+    assert draws.shape == (4, 4) and np.all(np.sort(draws.to_numpy(), axis=1) == [1, 2, 3, 4])
+
+
+def test_school_ranks_rejects_bad_arguments():
+    idata = hand_made_posterior([[0.0, 1.0, 2.0, 3.0]] * 2)
+    with pytest.raises(ValueError, match="prob"):
+        ls.school_ranks(idata, prob=1.5)
+    with pytest.raises(ValueError, match="no variable"):
+        ls.school_ranks(idata, var_name="beta")
+    with pytest.raises(ValueError, match="InferenceData"):
+        ls.rank_draws(idata.posterior)
+
+
+def test_compare_with_published_on_a_posterior_at_the_published_means():
+    published = hbm.data.load("london_published")
+    pub = published[published["source"] == "OpenBUGS-3.2.3"].set_index("node")
+    rng = np.random.default_rng(0)
+    n = 4000
+    draw = {node: pub.loc[node, "mean"] + pub.loc[node, "sd"] * rng.standard_normal(n) for node in ls.NODES}
+    posterior = {"beta": np.stack([draw[f"beta[{k}]"] for k in range(1, 9)], -1)[None],
+                 "gamma": np.stack([draw[f"gamma[{k}]"] for k in range(1, 4)], -1)[None],
+                 "theta": draw["theta"][None], "phi": draw["phi"][None]}
+    table = ls.compare_with_published(az.from_dict(posterior=posterior), published)
+    assert list(table.index) == ls.NODES
+    assert np.all(np.abs(table["z"]) < 0.1)
+    np.testing.assert_allclose(table["sd"] / table["bugs_sd"], 1, atol=0.05)
+    with pytest.raises(ValueError, match="source"):
+        ls.compare_with_published(az.from_dict(posterior=posterior), published, source="WinBUGS")
+
+
+def test_marginal_likelihood_matches_the_multivariate_normal_of_each_school():
+    """Integrating alpha out must give y_j ~ N(X beta + Z gamma, Z T^-1 Z' + W^-1) per school."""
+    from scipy import stats
+
+    from hbm.school_rankings.marginal import marginal_loglik, marginal_loglik_precision
+
+    rng = np.random.default_rng(2)
+    df, _ = simulate_schools(rng, M=4, n_per=6)
+    d = ls.validate_schools(df)
+    beta, gamma = rng.normal(0, 0.1, 8), np.array([-0.4, 0.02, 0.8])
+    A = rng.normal(size=(3, 3))
+    T = A @ A.T + 3 * np.eye(3)
+    theta, phi = 0.5, 0.03
+    F = np.linalg.cholesky(np.linalg.inv(T))
+    got = marginal_loglik(d, gamma, beta, F, theta, phi).eval()
+    ref = 0.0
+    for j in range(d["M"]):
+        rows = d["school"] == j
+        Z, X = d["Z"][rows], d["X"][rows]
+        cov = Z @ np.linalg.inv(T) @ Z.T + np.diag(np.exp(-(theta + phi * d["lrt"][rows])))
+        ref += stats.multivariate_normal(X @ beta + Z @ gamma, cov).logpdf(d["y"][rows])
+    assert got == pytest.approx(ref, rel=1e-9)
+    assert marginal_loglik_precision(d, gamma, beta, T, theta, phi).eval() == pytest.approx(ref, rel=1e-9)
+
+
+def test_lkj_construction_matches_pymc_lkj_prior(london):
+    """The correlation matrix built from canonical partial correlations has the LKJ(2) distribution."""
+    import pymc as pm
+
+    ours = pm.draw(ls.build_lkj_model(london)["corr"], draws=8000, random_seed=1)
+    ref = pm.draw(pm.LKJCorr.dist(n=3, eta=2.0, return_matrix=True), draws=8000, random_seed=2)
+    iu = ([0, 0, 1], [1, 2, 2])
+    # every marginal correlation of LKJ(eta=2) in 3 dimensions is 2 Beta(2.5, 2.5) - 1: variance 1/6
+    np.testing.assert_allclose(ours[:, iu[0], iu[1]].var(0), 1 / 6, atol=0.012)
+    np.testing.assert_allclose(ours[:, iu[0], iu[1]].mean(0), 0, atol=0.02)
+    assert abs(np.linalg.det(ours).mean() - np.linalg.det(ref).mean()) < 0.01
+
+
+# --- the stored reference and the self-checks ---
+
+
+def node_posterior(means, sds, *, shift=0.0, scale=1.0, n=4000, seed=0):
+    """A posterior of the 13 nodes drawn from N(mean + shift * sd, (scale * sd)^2), node by node."""
+    rng = np.random.default_rng(seed)
+    d = {node: means[node] + sds[node] * (shift + scale * rng.standard_normal(n)) for node in ls.NODES}
+    return az.from_dict(posterior={"beta": np.stack([d[f"beta[{k}]"] for k in range(1, 9)], -1).reshape(2, -1, 8),
+                                   "gamma": np.stack([d[f"gamma[{k}]"] for k in range(1, 4)], -1).reshape(2, -1, 3),
+                                   "theta": d["theta"].reshape(2, -1), "phi": d["phi"].reshape(2, -1)})
+
+
+def shows_none_of(message: str, values) -> bool:
+    """True when no value appears in the message at any usual precision (2+ significant digits)."""
+    for v in np.atleast_1d(np.asarray(values, float)):
+        for text in {f"{v:.2f}", f"{v:.3f}", f"{v:.4f}", f"{v:.3g}", f"{v:g}", f"{v:.2%}", f"{v:.1%}"}:
+            if "." in text and len(text.lstrip("-0.").replace(".", "").rstrip("%0")) >= 2 and text in message:
+                return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def reference():
+    from hbm.school_rankings.reference import load_reference
+
+    return load_reference()
+
+
+@pytest.fixture(scope="module")
+def published_openbugs():
+    published = hbm.data.load("london_published")
+    return published[published["source"] == "OpenBUGS-3.2.3"].set_index("node")
+
+
+def test_stored_reference_agrees_with_both_published_runs(reference):
+    published = hbm.data.load("london_published")
+    for source in ("OpenBUGS-3.2.3", "MultiBUGS"):
+        pub = published[published["source"] == source].set_index("node")
+        for node in ls.NODES:
+            ours = reference["nodes"][node]
+            assert abs(ours["mean"] - pub.loc[node, "mean"]) < 0.2 * pub.loc[node, "sd"], (source, node)
+            assert abs(ours["sd"] / pub.loc[node, "sd"] - 1) < 0.1, (source, node)
+            assert ours["mcse_mean"] < 0.05 * ours["sd"], node
+    ranks = np.array(list(reference["mean_rank"].values()))
+    M = len(ranks)
+    assert M == 38 and np.all((ranks >= 1) & (ranks <= M))
+    assert ranks.sum() == pytest.approx(M * (M + 1) / 2)     # mean ranks of a permutation
+    sd = reference["sd_slope_median"]
+    assert 0 < sd["lkj"] < sd["wishart"]
+
+
+def test_check_schools_posterior(published_openbugs):
+    means, sds = published_openbugs["mean"], published_openbugs["sd"]
+    assert checks.check_schools_posterior(node_posterior(means, sds))
+    assert checks.check_schools_posterior(node_posterior(means, sds), source="MultiBUGS")
+    for wrong in (node_posterior(means, sds, shift=0.5), node_posterior(means, sds, scale=1.5)):
+        result = checks.check_schools_posterior(wrong)
+        assert not result and shows_none_of(result.message, np.r_[means, sds]), result.message
+    assert "could not read" in checks.check_schools_posterior(az.from_dict(posterior={"beta": np.zeros((1, 5, 8))})).message
+    with pytest.raises(ValueError, match="source"):
+        checks.check_schools_posterior(node_posterior(means, sds), source="WinBUGS")
+
+
+def test_check_gibbs_agreement(reference):
+    ref = pd.DataFrame(reference["nodes"]).T
+    means, sds = ref["mean"], ref["sd"]
+    assert checks.check_gibbs_agreement(node_posterior(means, sds, seed=1))
+    # a sampler that uses the precision as a covariance gets the spread wrong; one with a biased
+    # Metropolis step gets the location wrong: both are posteriors of the right shape
+    for wrong in (node_posterior(means, sds, shift=-0.4, seed=2), node_posterior(means, sds, scale=0.6, seed=3)):
+        result = checks.check_gibbs_agreement(wrong)
+        assert not result and shows_none_of(result.message, np.r_[means, sds]), result.message
+    assert not checks.check_gibbs_agreement("idata")
+
+
+def test_check_school_ranks(reference):
+    ref = pd.Series(reference["mean_rank"])
+    rng = np.random.default_rng(4)
+    right = pd.DataFrame({"school": ref.index.astype(int), "mean_rank": ref.to_numpy() + rng.uniform(-0.4, 0.4, len(ref))})
+    right = right.sort_values("mean_rank").reset_index(drop=True)
+    assert checks.check_school_ranks(right)
+    assert checks.check_school_ranks(right.assign(school=right["school"].astype(str)))   # labels as text
+    reversed_ = right.assign(mean_rank=len(ref) + 1 - right["mean_rank"])               # rank 1 = lowest
+    swapped = right.copy()
+    swapped.loc[[0, len(ref) - 1], "mean_rank"] = swapped.loc[[len(ref) - 1, 0], "mean_rank"].to_numpy()
+    for wrong in (reversed_, swapped):
+        result = checks.check_school_ranks(wrong)
+        assert not result and shows_none_of(result.message, ref.to_numpy()), result.message
+    assert "school(s)" in checks.check_school_ranks(swapped).message
+    assert not checks.check_school_ranks(right.iloc[:-1])                                  # a school missing
+    assert "twice" in checks.check_school_ranks(pd.concat([right, right.iloc[:1]])).message
+    assert "DataFrame" in checks.check_school_ranks(right["mean_rank"]).message
+
+
+def test_check_slope_sd(reference):
+    wishart, lkj = reference["sd_slope_median"]["wishart"], reference["sd_slope_median"]["lkj"]
+    assert checks.check_slope_sd(1.03 * wishart, 0.97 * lkj)
+    for wrong in ((lkj, wishart), (wishart, 1.3 * lkj), (wishart**2, lkj**2)):   # swapped, off, variances
+        result = checks.check_slope_sd(*wrong)
+        assert not result and shows_none_of(result.message, [wishart, lkj]), result.message
+    assert "10.0%" in checks.check_slope_sd(lkj, wishart).message or "10%" in checks.check_slope_sd(lkj, wishart).message
+
