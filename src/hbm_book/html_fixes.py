@@ -9,10 +9,17 @@
    ``auto`` (the theme's own fallback, so nothing changes for the reader) unless the book
    configures it.
 
-Both are checked by ``tests/book/test_browser.py`` (no console errors).
+3. Code cells wrap long lines inside the content column (``static/hbm_book.css``) instead of
+   being cut off or scrolling sideways.
+
+All are checked by ``tests/book/test_browser.py`` (no console errors, code fits the column).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def _fix_page(app, pagename, templatename, context, doctree) -> None:
@@ -32,6 +39,12 @@ def _fix_page(app, pagename, templatename, context, doctree) -> None:
         context["script_files"] = unique
 
 
+def _add_static(app) -> None:
+    app.config.html_static_path.append(str(STATIC))
+
+
 def setup(app):
+    app.connect("builder-inited", _add_static)
+    app.add_css_file("hbm_book.css")
     app.connect("html-page-context", _fix_page, priority=990)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -78,6 +78,9 @@ FACTS_JS = """() => {
     mjxErrors: [...document.querySelectorAll('mjx-merror')].map(e => e.textContent.slice(0, 80)),
     mathjaxLoaded: typeof window.MathJax === 'object' && !!window.MathJax.startup,
     prose: proseText(),
+    codeOverflow: [...main.querySelectorAll('div.cell_input pre, div.cell_output pre')]
+        .filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1)
+        .map(e => e.textContent.split('\\n')[0].slice(0, 80)),
     errorOutputs: [...main.querySelectorAll('.output.traceback, .output.error, .system-message, .problematic')]
         .map(e => e.innerText.slice(0, 300)),
     outputs: [...main.querySelectorAll('.cell_output')].map(o => ({
@@ -254,6 +257,13 @@ def test_outputs_clean(visit, docname):
     warnings = [s["text"][:300] for s in facts["stderr"] if WARNING_TEXT.search(s["text"]) and allowed not in s["tags"]]
     assert not warnings, (f"warnings in cell outputs (fix their cause, or tag the cell "
                           f"{ALLOWED_STDERR_TAG!r} if the chapter shows it on purpose): {warnings}")
+
+
+@pytest.mark.parametrize("docname", NOTEBOOKS)
+def test_code_fits_the_column(visit, docname):
+    """No code cell (solutions opened) is wider than the content column: nothing is cut off."""
+    wide = visit(docname).facts["codeOverflow"]
+    assert not wide, f"code wider than the column (first lines): {wide}"
 
 
 @pytest.mark.parametrize("docname", NOTEBOOKS)
