@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 BUILD_ENV := HBM_QUIET=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 FORCE_CONFIG := _build/_config_force.yml
 
-.PHONY: all book test unit build-force force-config chapter student sysdeps need-sysdeps install simulate clean help \
+.PHONY: all book test unit build-force force-config chapter student student-roundtrip book-without-solutions sysdeps need-sysdeps install upgrade-lock simulate clean help \
 	browser check-book check-chapter timings record-results reproducibility compare-keys warm-rebuild benchmark-samplers
 all: book
 
@@ -17,6 +17,8 @@ help:
 	@echo "make test   unit tests + forced book build with warnings as errors"
 	@echo "make chapter NB=01_eight_schools   build one chapter alone, forced, warnings as errors"
 	@echo "make student  write the student edition (notebooks without solutions, data, hbm) to _build/student"
+	@echo "make student-roundtrip [NB=01_eight_schools]  run the edition with the solutions put back (all checks PASS)"
+	@echo "make book-without-solutions  the HTML book without solutions, for publishing during a course"
 	@echo "make timings  table of each notebook's execution time in the last build, with its budget (a report)"
 	@echo "make check-book  browser, runaway-time and key-number tests of the built book (make test runs them)"
 	@echo "make check-chapter NB=01_eight_schools  browser test of a chapter built by make chapter"
@@ -25,6 +27,7 @@ help:
 	@echo "make record-results  after a forced build: write chapter times and the key-number reference"
 	@echo "make warm-rebuild  time 'make book' with a warm execution cache and no change (must be < 60 s)"
 	@echo "make benchmark-samplers  PyMC NUTS against nutpie for each chapter's model (benchmarks/results)"
+	@echo "make upgrade-lock  regenerate requirements-lock.txt (the exact versions make installs) from PyPI"
 	@echo "make clean  remove _build (keeps .venv)"
 
 # System programs: Graphviz's `dot` (model graphs) and a C++ compiler (PyTensor compiles each model:
@@ -64,15 +67,43 @@ sysdeps:
 browser: need-sysdeps
 	@command -v chromium >/dev/null 2>&1 || { echo "Chromium is missing: the browser test needs it (Debian/Ubuntu: sudo make sysdeps)"; exit 1; }
 
-$(STAMP): requirements.txt pyproject.toml
+# The install: the exact versions of the lock file (requirements-lock.txt, generated from the ranges
+# in pyproject.toml by `make upgrade-lock`), then this project, editable, without dependencies.
+# uv (installed with pip into .venv/tools/uv, apart from the book's environment) installs them in
+# parallel, several times faster than pip; INSTALLER=pip uses pip alone.
+LOCK := requirements-lock.txt
+INSTALLER ?= uv
+UV := $(VENV)/tools/uv/bin/uv
+UV_PIN := uv>=0.9,<1
+LOCK_FLAGS := --universal --python-version 3.11 --no-config --index-url https://pypi.org/simple
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)/tools/uv
+	$(VENV)/tools/uv/bin/python -m pip install -q "$(UV_PIN)"
+
+$(STAMP): $(LOCK) requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed")'
 	$(PYTHON) -m venv $(VENV)
+ifeq ($(INSTALLER),pip)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps -e .
+else
+	$(MAKE) --no-print-directory $(UV)
+	$(UV) pip install -q --python $(BIN)/python -r $(LOCK)
+	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
+endif
 	$(BIN)/python -m ipykernel install --sys-prefix --name hbm --display-name "Python (hbm workbook)" >/dev/null
 	touch $(STAMP)
 
 install: need-sysdeps $(STAMP)
+
+# Regenerate the lock from the ranges in pyproject.toml with the newest versions on PyPI (for every
+# platform; the lock's header says how it was made), then reinstall: `make upgrade-lock install`.
+# Re-record the key-number reference afterwards (make test, then make record-results).
+upgrade-lock: $(UV)
+	$(UV) pip compile pyproject.toml --extra book --extra test $(LOCK_FLAGS) --upgrade \
+	  --custom-compile-command "make upgrade-lock" -o $(LOCK)
 
 simulate: install
 	$(BIN)/python -m hbm.simulate
@@ -106,6 +137,18 @@ chapter: install force-config
 # The student edition for handing out: solutions replaced by stubs, outputs stripped (see src/hbm_book/student.py)
 student: install
 	$(BIN)/python -m hbm_book.student --out _build/student
+
+# The student edition with every solution put back into its stub, run to the end in the edition's
+# folder with its own hbm and data; every self-check must PASS (per chapter: time and result).
+# NB=01_eight_schools runs one chapter
+student-roundtrip: install
+	$(BUILD_ENV) $(BIN)/python -m hbm_book.student_roundtrip $(if $(NB),--nb $(NB))
+
+# The HTML book with the solutions removed (solution blocks, solution cells and their outputs;
+# the .ipynb downloads are the student edition's), for publishing while a course runs:
+# _build/without_solutions/_build/html (NB=01_eight_schools: that chapter only, to check it)
+book-without-solutions: install
+	$(BUILD_ENV) $(BIN)/python -m hbm_book.book_without_solutions --out _build/without_solutions $(if $(NB),--nb $(NB))
 
 # Tests of the built book (tests/book/): every page in headless Chromium (screenshots in
 # _build/screenshots/), no runaway chapter (over 3x its budget), the key numbers against the committed

@@ -144,4 +144,5 @@ def test_declared_dependencies_are_installed():
     assert not unmet, f"run `make install`: {unmet}"
     lines = [ln.strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()
              if ln.strip() and not ln.startswith("#")]
-    assert lines == ["-e .[book,test]"], "requirements.txt installs the project with its extras, nothing else"
+    assert lines == ["-c requirements-lock.txt", "-e .[book,test]"], \
+        "requirements.txt installs the project with its extras at the lock's versions, nothing else"

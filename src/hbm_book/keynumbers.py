@@ -46,7 +46,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hbm_book import machine_info, read_json, write_json
+from hbm_book import PACKAGES, ROOT, machine_info, read_json, write_json
 from hbm_book.summary import SUMMARY_NAME, build_numbers
 
 MCSE_SUFFIX = "_mcse"
@@ -318,20 +318,61 @@ def exact_differences(expected: dict, actual: dict) -> list[str]:
     return found
 
 
-def reference_record(summary: dict) -> dict:
-    """A reference file's content from a build's summary: each value with its MCSE, and the versions."""
+LOCK_FILE = ROOT / "requirements-lock.txt"
+"""The exact versions ``make install`` installs (``make upgrade-lock`` regenerates it)."""
+
+
+def lock_info(path: Path = LOCK_FILE) -> dict:
+    """The lock file's name, SHA-256 and the versions it pins for :data:`hbm_book.PACKAGES`.
+
+    A package pinned differently per platform or Python (a line with an environment marker) is
+    given as ``"version ; marker"`` alternatives joined by `` | ``. Empty when there is no lock.
+    """
+    import hashlib
+    import re
+
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    pins: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)\s*(;.*)?$", line.strip())
+        if match:
+            name = re.sub(r"[-_.]+", "-", match[1]).lower()
+            pins.setdefault(name, []).append(match[2] + (f" {match[3]}" if match[3] else ""))
+    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "versions": {name: " | ".join(pins[name]) if name in pins else None for name in PACKAGES}}
+
+
+def reference_record(summary: dict, lock: Path = LOCK_FILE) -> dict:
+    """A reference file's content from a build's summary: each value with its MCSE, and the versions:
+    ``versions`` and ``lock`` are those of the lock file (what ``make install`` gives any machine),
+    ``machine`` the build's own (the same when the build ran in an environment made from the lock)."""
     numbers = numbers_of(summary)
     keys = {k: ({"value": e.value} if e.mcse is None else {"value": e.value, "mcse": e.mcse})
             for k, e in entries(numbers).items()}
+    locked = lock_info(lock)
     return {"keys": keys, "notebooks": notebooks_of(summary), "seed_offset": summary.get("seed_offset", "0"),
+            "versions": locked.get("versions", {}),
+            "lock": {k: locked[k] for k in ("file", "sha256") if k in locked},
             "machine": summary.get("machine") or machine_info()}
 
 
+def lock_differences(record: dict) -> list[str]:
+    """Packages whose version in the build (``machine``) is not the lock's: the reference would
+    then not be what a fresh ``make install`` reproduces."""
+    built = record.get("machine", {}).get("versions", {})
+    return [f"{name}: built with {built.get(name)}, locked {version}"
+            for name, version in record.get("versions", {}).items() if version != built.get(name)]
+
+
 def environment_changes(reference: dict) -> list[str]:
-    """How this machine and software stack differ from those that made ``reference``."""
+    """How this machine and software stack differ from those that made ``reference``
+    (its locked versions; a reference recorded before the lock: the build's own)."""
     then, now = reference.get("machine", {}), machine_info()
-    changes = [f"{name} {then.get('versions', {}).get(name)} -> {version}" for name, version in now["versions"].items()
-               if then.get("versions", {}).get(name) != version]
+    recorded = reference.get("versions") or then.get("versions", {})
+    changes = [f"{name} {recorded.get(name)} -> {version}" for name, version in now["versions"].items()
+               if recorded.get(name) != version]
     if then.get("cpu") != now["cpu"]:
         changes.append(f"CPU {then.get('cpu')!r} -> {now['cpu']!r}")
     return changes
@@ -365,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
             write_json(args.reference, record)
             n_mcse = sum("mcse" in e for e in record["keys"].values())
             print(f"wrote {len(record['keys'])} key numbers ({n_mcse} with an MCSE) to {args.reference}")
+            for line in lock_differences(record):
+                print(f"warning: {line} (run `make install` and rebuild before recording)", file=sys.stderr)
             return 0
         expected, actual = load(args.expected), load(args.actual)
     except (FileNotFoundError, ValueError) as err:

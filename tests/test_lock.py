@@ -1,0 +1,73 @@
+"""The lock file (issue 13, item 6): exact versions generated from the ranges of pyproject.toml, what
+`make install` and `pip install -r requirements.txt` install, and what the key-number reference records."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+
+from hbm_book import PACKAGES, keynumbers
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCK = ROOT / "requirements-lock.txt"
+
+
+def _pins() -> dict[str, str]:
+    """name -> version of the lock's lines that apply to this platform and Python."""
+    pins = {}
+    for line in LOCK.read_text().splitlines():
+        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)\s*(?:;(.*))?$", line.strip())
+        if match and (not match[3] or Marker(match[3]).evaluate()):
+            name = re.sub(r"[-_.]+", "-", match[1]).lower()
+            assert name not in pins, f"{name} is pinned twice for this platform"
+            pins[name] = match[2]
+    return pins
+
+
+def test_lock_pins_every_declared_requirement_within_its_range():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + [r for extra in ("book", "test")
+                                        for r in project["optional-dependencies"][extra]]
+    pins = _pins()
+    for requirement in map(Requirement, wanted):
+        if requirement.marker and not requirement.marker.evaluate():
+            continue
+        name = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        assert name in pins, f"{requirement} is not in the lock: run make upgrade-lock"
+        assert requirement.specifier.contains(pins[name], prereleases=True), \
+            f"the lock pins {name}=={pins[name]}, outside {requirement}: run make upgrade-lock"
+
+
+def test_lock_header_says_how_to_regenerate_it():
+    head = LOCK.read_text().splitlines()[:2]
+    assert head[1].strip() == "#    make upgrade-lock"
+    assert "--upgrade" in (ROOT / "Makefile").read_text().split("upgrade-lock:")[1].split("\n\n")[0]
+
+
+def test_requirements_txt_installs_the_project_at_the_locked_versions():
+    lines = [ln.strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()
+             if ln.strip() and not ln.startswith("#")]
+    assert lines == ["-c requirements-lock.txt", "-e .[book,test]"]
+
+
+def test_this_environment_has_the_locked_versions_of_the_recorded_packages():
+    """The key-number reference records the lock's versions; a build that is compared with it should
+    run on them (`make install` after a change of the lock reinstalls)."""
+    pins = _pins()
+    differ = {name: (metadata.version(name), pins.get(name)) for name in PACKAGES
+              if metadata.version(name) != pins.get(name)}
+    assert not differ, f"installed vs locked: {differ}; run make install"
+
+
+def test_reference_record_takes_its_versions_from_the_lock():
+    summary = {"numbers": {"es_x": 1.0}, "notebooks": ["01_eight_schools"],
+               "machine": {"versions": {name: "0" for name in PACKAGES}}}
+    record = keynumbers.reference_record(summary, lock=LOCK)
+    assert record["versions"] == {name: _pins().get(name) for name in PACKAGES}
+    assert record["lock"]["file"] == LOCK.name and len(record["lock"]["sha256"]) == 64
+    assert keynumbers.lock_differences(record)  # built with other versions than the lock's: flagged
