@@ -4,6 +4,11 @@ Run ``python -m hbm.simulate`` to (re)write ``data/five_districts.csv``,
 ``data/dyson_spheres.csv`` and, beside each, ``*_truth.json``. The output is
 bit-for-bit reproducible: a fixed seed, NumPy's PCG64 generator and fixed
 number formatting.
+
+``python -m hbm.simulate --seed N --out DIR`` draws a second data set from the same generator
+into ``DIR`` (data and truths side by side) and never touches ``data/``; read it with
+``hbm.data.load("five_districts", path=DIR / "five_districts.csv")``. Another seed without
+``--out`` is refused: it would overwrite the shipped files (and their checksums).
 """
 
 from __future__ import annotations
@@ -62,10 +67,12 @@ def write_all(directory: str | Path = DATA_DIR, seed: int = SEED) -> list[Path]:
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point: ``python -m hbm.simulate [--out DIR] [--seed N]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(DATA_DIR), help="output folder (default: the repository's data/)")
+    parser.add_argument("--out", default=None, help="output folder (default: the repository's data/)")
     parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default {SEED})")
     args = parser.parse_args(argv)
-    for path in write_all(args.out, args.seed):
+    if args.out is None and args.seed != SEED:
+        parser.error(f"--seed {args.seed} would overwrite the shipped data in {DATA_DIR}: give --out DIR")
+    for path in write_all(DATA_DIR if args.out is None else args.out, args.seed):
         print(f"wrote {path}")
 
 
