@@ -24,14 +24,34 @@ A chapter that breaks the coursework pattern in a way that could leak a
 solution (an untagged cell inside a solution block, text next to a
 ``solution-start`` marker, a block left open) raises :class:`ValueError` naming
 the notebook and cell; an exercise without a self-check call is reported.
+
+What the student gets instead of the book's build-only markup:
+
+- a cell tagged ``remove-in-student`` is left out, and so is a ``solution`` code cell whose only
+  statements are glue calls (``hbm.glue(...)``; loops of them included): it gives no stub;
+- a glued number in given prose (``{glue:text}`es_pooled_mean:.1f```) shows its value from the
+  last build (``_build/jupyter_execute`` or ``_build/chapters/NB``) when a given cell glues it from
+  given data alone, else the glued expression in backticks (the student's own value is printed
+  where it is computed);
+- references to figures and sections read "the figure above", "your figure for Exercise 2.3",
+  section "Title"; ``(label)=`` target lines are dropped.
+
+The export also lists the chapter's *problems* (:attr:`Edition.problems`, printed by ``make
+student``; ``tests/test_student.py`` fails on them): a given cell reading a name that only a
+solution defines and no exercise text announces (see :mod:`hbm_book.student_names`), a given cell
+reading a file the edition does not ship, given prose quoting a number only a solution glues, a
+reference the export cannot resolve, and a written-answer prompt for an exercise that asks no
+written question.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import shutil
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,8 +59,11 @@ import nbformat
 import yaml
 
 from hbm_book import ROOT
+from hbm_book.student_names import BUILTIN_NAMES, announced_names, cell_names
 
 SOLUTION_TAG = "solution"
+REMOVE_TAG = "remove-in-student"
+"""A cell with this tag (given or solution) is left out of the student edition."""
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError"
 MARKDOWN_STUB = "_Write your answer here._"
 CHECK_CALL = re.compile(r"\bchecks\.(check_\w+)\s*\(")
@@ -71,6 +94,8 @@ class Exercise:
     """Code stubs the student fills in (runs of adjacent solution code cells)."""
     written_answers: int = 0
     """Written answers (runs of adjacent solution Markdown cells, and ``{solution}`` directives)."""
+    text: str = ""
+    """The exercise's title and text (not its options: a ``:label:`` announces nothing)."""
 
     @property
     def heading(self) -> str:
@@ -130,6 +155,205 @@ def _tags(cell) -> set[str]:
 
 def _is_solution(cell) -> bool:
     return SOLUTION_TAG in _tags(cell)
+
+
+def _is_glue_call(node: ast.AST) -> bool:
+    """``glue(...)``, ``hbm.glue(...)``: a call of a function named ``glue``."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    return (isinstance(func, ast.Name) and func.id == "glue") or (isinstance(func, ast.Attribute) and func.attr == "glue")
+
+
+def glue_only(source: str) -> bool:
+    """True for code whose only statements are glue calls (also inside ``for``/``if`` blocks)."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+
+    def only(stmts) -> bool:
+        for stmt in stmts:
+            if isinstance(stmt, ast.Expr) and _is_glue_call(stmt.value) or isinstance(stmt, ast.Pass):
+                continue
+            if isinstance(stmt, (ast.For, ast.If)) and only(stmt.body) and only(stmt.orelse):
+                continue
+            return False
+        return True
+
+    return bool(body) and only(body)
+
+
+def _dropped(cell) -> bool:
+    """Left out of the student edition: tagged ``remove-in-student``, or a solution that only glues."""
+    return REMOVE_TAG in _tags(cell) or (_is_solution(cell) and cell.cell_type == "code" and glue_only(cell.source))
+
+
+@dataclass
+class _Glue:
+    pattern: re.Pattern
+    kind: str  # "given" (from given data), "student" (a given cell reading the student's answers), "solution"
+    expression: ast.AST | None  # the glued value (or its MCSE)
+
+    def fallback(self, key: str) -> str:
+        """The glued expression in backticks, with an f-string key's loop variables put in (else "")."""
+        if self.expression is None:
+            return ""
+        m = self.pattern.fullmatch(key)
+        values = {name: value for name, value in (m.groupdict() if m else {}).items() if value is not None}
+
+        class Put(ast.NodeTransformer):
+            def visit_Name(self, node):
+                return ast.Constant(values[node.id]) if node.id in values else node
+
+        text = ast.unparse(Put().visit(ast.parse(ast.unparse(self.expression), mode="eval")))
+        return f"`{text}`" if len(text) <= 80 else ""
+
+
+def _glue_calls(source: str, kind: str) -> list[_Glue]:
+    """The glue keys (patterns, for f-string keys) of a code cell, with the expressions they glue."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if not _is_glue_call(node) or not node.args:
+            continue
+        key = node.args[0]
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            pattern = re.escape(key.value)
+        elif isinstance(key, ast.JoinedStr):
+            parts, seen = [], set()
+            for v in key.values:
+                if isinstance(v, ast.Constant):
+                    parts.append(re.escape(str(v.value)))
+                elif isinstance(v.value, ast.Name) and v.value.id not in seen:  # f"es_nc_{name}_mean"
+                    seen.add(v.value.id)
+                    parts.append(rf"(?P<{v.value.id}>[\w.-]+?)")
+                else:
+                    parts.append(r"[\w.-]+?")
+            pattern = "".join(parts)
+        else:
+            continue
+        value = node.args[1] if len(node.args) > 1 else None
+        found.append(_Glue(re.compile(pattern), kind, value))
+        mcse = next((k.value for k in node.keywords if k.arg == "mcse"), None)
+        if mcse is not None:
+            found.append(_Glue(re.compile(pattern + "_mcse"), kind, mcse))
+    return found
+
+
+WRITTEN_QUESTION = re.compile(r"\?|\b(explain|describe|discuss|comment|interpret|justify|argue|why|whether|in words)\b", re.I)
+"""What an exercise's text must contain when it gets a written-answer prompt (else :func:`scan` reports a
+stray prompt: tag the Markdown solution ``remove-in-student``, or ask the question)."""
+_PATH = re.compile(r"^[\w.~/\\-]*[/\\]?[\w.-]+\.(json|csv|tsv|txt|npz|npy|nc|pkl|pickle|parquet|feather|h5|hdf5|"
+                   r"stan|ya?ml|toml|xlsx?|dat)$", re.I)
+_WRITES = re.compile(r"^(savefig|save\w*|to_\w+|write\w*|dump\w*)$")
+_TARGET = re.compile(r"^\(([\w:.-]+)\)=\s*$", re.M)
+
+
+@dataclass
+class Scan:
+    """What the export knows about one chapter notebook before converting it."""
+
+    problems: list[str] = field(default_factory=list)
+    glue: list[_Glue] = field(default_factory=list)
+    figures: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    """Figure name -> (cell index, number of the exercise whose solution draws it, or None)."""
+    sections: dict[str, str] = field(default_factory=dict)
+    """``(label)=`` target -> the heading after it."""
+    paths: list[tuple[int, str]] = field(default_factory=list)
+    """(cell index, string) of every file path a given code cell names (reads)."""
+
+
+def _read_paths(source: str) -> list[str]:
+    """String constants of a cell that look like file paths, except arguments of ``savefig``/``to_*``/``write*``."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    written = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name)):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+            if _WRITES.match(name):
+                written.update(id(a) for a in node.args)
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            and id(n) not in written and _PATH.match(n.value)]
+
+
+def scan(nb, chapter: int | None = None, name: str = "notebook") -> Scan:
+    """Check a chapter's given cells the way a student's run meets them, and collect its glue and labels.
+
+    For every given (untagged, not ``remove-in-student``) code cell, every name it reads must be
+    defined by an earlier given cell, imported, built in, or announced in backticks by the text of an
+    earlier exercise (:func:`hbm_book.student_names.announced_names`); anything else is a problem,
+    as is a cell that is not Python. A name a given cell binds from the student's answers (or from
+    names so derived) makes the numbers it glues the student's: the edition does not show the
+    book's value for them.
+    """
+    out = Scan()
+    found = exercises(nb, chapter, name)
+    defined: set[str] = set()
+    announced: set[str] = set()
+    from_solutions: set[str] = set()
+    student: set[str] = set()  # given names computed from the student's answers
+    n_exercise, current, in_solution = 0, None, False
+    for index, cell in enumerate(nb.cells):
+        where = f"{name}, cell {index}"
+        solution = _is_solution(cell)
+        if cell.cell_type == "markdown":
+            for d in _directives(cell.source) if not solution else []:
+                if d.name in EXERCISE_NAMES:
+                    current = found[n_exercise] if n_exercise < len(found) else None
+                    n_exercise += 1
+                    announced |= announced_names(d.arg + "\n" + d.body)
+                elif d.name == "solution-start":
+                    in_solution = True
+                elif d.name == "solution-end":
+                    in_solution = False
+            for m in _TARGET.finditer(cell.source):
+                after = cell.source[m.end():].lstrip("\n").split("\n", 1)[0]
+                out.sections[m[1]] = after.lstrip("#").strip() if after.startswith("#") else m[1]
+            continue
+        if cell.cell_type != "code":
+            continue
+        figure = ((cell.metadata.get("mystnb") or {}).get("figure") or {}).get("name")
+        if figure:
+            owner = (current.number or current.title) if current is not None and (solution or in_solution) else None
+            out.figures[figure] = (index, owner)
+        if solution:
+            out.glue += _glue_calls(cell.source, "solution")
+            try:
+                from_solutions |= cell_names(cell.source).binds
+            except SyntaxError:
+                pass
+            continue
+        if _dropped(cell):
+            out.glue += _glue_calls(cell.source, "given")
+            continue
+        try:
+            names = cell_names(cell.source)
+        except SyntaxError as err:
+            out.problems.append(f"{where}: not Python ({err.msg}, line {err.lineno}); the name test cannot read it")
+            continue
+        for n in names.reads:
+            if n in defined or n in BUILTIN_NAMES or n in announced:
+                continue
+            why = ("only a solution defines it and no exercise text announces it in backticks (name, type, layout)"
+                   if n in from_solutions else "no earlier given cell defines it")
+            out.problems.append(f"{where}: reads `{n}`, but {why}")
+        theirs = any((n in announced and n not in defined) or n in student for n in names.reads)
+        student = (student | names.binds) if theirs else (student - names.binds)
+        defined = (defined | names.binds) - names.deletes
+        out.glue += _glue_calls(cell.source, "student" if theirs else "given")
+        out.paths += [(index, path) for path in _read_paths(cell.source)]
+    for e in found:
+        if e.written_answers and not WRITTEN_QUESTION.search(e.text):
+            out.problems.append(f"{name}: exercise {e.number or e.title} gets a written-answer prompt but asks no "
+                                f"written question (tag its Markdown solution cells '{REMOVE_TAG}', or ask one)")
+    return out
 
 
 def _markdown_names(cell) -> list[str]:
@@ -204,6 +428,8 @@ def exercises(nb, chapter: int | None, name: str = "notebook") -> list[Exercise]
     in_solution = False
     previous = None  # kind of the previous cell if it was a solution cell
     for cell in nb.cells:
+        if _dropped(cell):
+            continue  # not in the edition: neither a stub nor a check
         solution = _is_solution(cell)
         if solution and current is not None and previous != cell.cell_type:
             if cell.cell_type == "code":
@@ -216,7 +442,7 @@ def exercises(nb, chapter: int | None, name: str = "notebook") -> list[Exercise]
                 n = sum(1 for e in found if e.number) + 1
                 numbered = "nonumber" not in d.options
                 number = (f"{chapter}.{n}" if chapter is not None else str(n)) if numbered else ""
-                current = Exercise(name, number, d.options.get("label", ""), d.arg)
+                current = Exercise(name, number, d.options.get("label", ""), d.arg, text=f"{d.arg}\n{d.body}")
                 found.append(current)
             elif d.name in {"solution-start", "solution"}:
                 in_solution = d.name == "solution-start"
@@ -232,20 +458,23 @@ def exercises(nb, chapter: int | None, name: str = "notebook") -> list[Exercise]
 
 ADMONITIONS = {"note", "tip", "hint", "important", "warning", "caution", "attention", "danger", "error",
                "seealso", "admonition"}
-_ROLE_GLUE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)(?::[^`]*)?`")
+_ROLE_GLUE = re.compile(r"\{glue(?::\w+)?\}`(?P<key>[^`:]+)(?::(?P<spec>[^`]*))?`")
 _ROLE_CITE = re.compile(r"\{cite(?::(?P<kind>[a-z]+))?\}`(?P<keys>[^`]+)`")
 _ROLE_OTHER = re.compile(r"\{[\w:-]+\}`(?:(?P<text>[^`<]*?)\s*<[^`>]+>|(?P<plain>[^`]+))`")
 
 
 def _convert_markdown(text: str, pending: list[Exercise], number_of: dict[str, str],
-                      citations: dict[str, tuple[str, str]] | None = None) -> str:
+                      citations: dict[str, tuple[str, str]] | None = None, *,
+                      glue_text: Callable[[str, str | None], str] | None = None,
+                      resolve: Callable[[str], str | None] | None = None) -> str:
     """Turn the MyST of a non-solution Markdown cell into Markdown that Jupyter shows.
 
     Exercise directives become a bold heading and their text; ``{solution}``
     directives become the answer prompt; solution markers disappear;
     admonitions become block quotes and ``{math}`` blocks display maths.
     References to exercises read "Exercise 1.2", citations "Rubin (1981)" or
-    "(Rubin 1981)", and glued numbers show their key (the student computes them).
+    "(Rubin 1981)", other references what ``resolve(label)`` gives, and glued numbers
+    ``glue_text(key, format_spec)`` (by default their key in backticks).
     ``pending`` holds the notebook's exercises not yet converted, in order; the
     ones met in this cell are removed from it.
     """
@@ -274,7 +503,10 @@ def _convert_markdown(text: str, pending: list[Exercise], number_of: dict[str, s
         if m["text"]:
             return m["text"]
         target = m["target"] or m["label"]
-        return f"Exercise {number_of[target]}" if number_of.get(target) else target
+        if number_of.get(target):
+            return f"Exercise {number_of[target]}"
+        found = resolve(target) if resolve is not None else None
+        return found if found is not None else target
 
     def cite(m: re.Match) -> str:
         keys = [k.strip() for k in m["keys"].split(",")]
@@ -285,7 +517,8 @@ def _convert_markdown(text: str, pending: list[Exercise], number_of: dict[str, s
 
     text = _ROLE_REF.sub(ref, "\n".join(lines))
     text = _ROLE_CITE.sub(cite, text)
-    text = _ROLE_GLUE.sub(lambda m: f"`{m[1]}`", text)
+    text = _ROLE_GLUE.sub(lambda m: glue_text(m["key"], m["spec"]) if glue_text else f"`{m['key']}`", text)
+    text = _TARGET.sub("", text)  # MyST targets "(label)=" are build-only
     text = _ROLE_OTHER.sub(lambda m: m["text"] if m["text"] is not None else m["plain"], text)
     return text.strip("\n")
 
@@ -315,7 +548,9 @@ def mathjax_macros(root: str | Path = ROOT) -> str:
 
 
 def student_notebook(nb, chapter: int | None, *, name: str = "notebook", number_of: dict[str, str] | None = None,
-                     citations: dict[str, tuple[str, str]] | None = None, macros: str = ""):
+                     citations: dict[str, tuple[str, str]] | None = None, macros: str = "",
+                     glue_values: dict | None = None, problems: list[str] | None = None,
+                     stubs: dict[int, list[str]] | None = None, ships: Callable[[str], bool] | None = None):
     """Return the student version of a chapter notebook (the input is not changed).
 
     Parameters
@@ -334,6 +569,15 @@ def student_notebook(nb, chapter: int | None, *, name: str = "notebook", number_
     macros : str, optional
         MathJax ``\\newcommand`` definitions, put after the title of the first
         Markdown cell so that the book's macros also work in Jupyter.
+    glue_values : dict, optional
+        Glued values of the last build (:func:`build_glue`), shown for the keys that given cells
+        glue from given data.
+    problems : list of str, optional
+        Filled with what the student edition of this chapter still gets wrong (see :func:`scan`).
+    stubs : dict, optional
+        Filled with stub cell index -> the sources of the solution cells it replaces.
+    ships : callable, optional
+        ``ships(path)`` tells whether a file path a given cell reads exists in the edition.
 
     Raises
     ------
@@ -348,12 +592,46 @@ def student_notebook(nb, chapter: int | None, *, name: str = "notebook", number_
     numbers = dict(number_of or {})
     numbers.update({e.label: e.number for e in found if e.label})
     pending = list(found)
+    scanned = scan(nb, chapter, name)
+    problems = [] if problems is None else problems
+    problems += scanned.problems
+    if ships is not None:
+        problems += [f"{name}, cell {i}: reads the file {path!r}, which the student edition does not ship"
+                     for i, path in scanned.paths if not ships(path)]
+    glue_values = glue_values or {}
+    position = 0
+
+    def glue_text(key: str, spec: str | None) -> str:
+        matches = [g for g in scanned.glue if g.pattern.fullmatch(key)]
+        kinds = {g.kind for g in matches}
+        if "given" in kinds and key in glue_values:
+            try:
+                return format(glue_values[key], spec or "")
+            except (TypeError, ValueError):
+                return str(glue_values[key])
+        if kinds - {"solution"}:
+            return next((text for g in matches if g.kind != "solution" and (text := g.fallback(key))), f"`{key}`")
+        problems.append(f"{name}, cell {position}: given prose quotes the glued number `{key}`, which "
+                        + ("only a solution computes" if kinds else "no cell glues"))
+        return f"`{key}`"
+
+    def resolve(label: str) -> str | None:
+        if label in scanned.figures:
+            index, owner = scanned.figures[label]
+            if owner:
+                return f"your figure for Exercise {owner}"
+            return "the figure above" if index < position else "the figure below"
+        if label in scanned.sections:
+            return f"section \u201c{scanned.sections[label]}\u201d"
+        problems.append(f"{name}, cell {position}: a reference to `{label}`, which the student edition cannot resolve")
+        return "(see the book)"
 
     out = nbformat.v4.new_notebook()
     out.metadata = {key: nb.metadata[key] for key in ("kernelspec", "language_info") if key in nb.metadata}
     in_solution, has_solution = False, False
     previous_stub = None
     for index, cell in enumerate(nb.cells):
+        position = index
         names = _markdown_names(cell)
         where = f"{name}, cell {index}"
         if "solution-start" in names:
@@ -370,17 +648,23 @@ def student_notebook(nb, chapter: int | None, *, name: str = "notebook", number_
                 raise ValueError(f"{where}: solution-end without solution-start")
             in_solution = False
 
+        if _dropped(cell):
+            continue
         if _is_solution(cell):
             if previous_stub == cell.cell_type:
+                if cell.cell_type == "code" and stubs is not None:
+                    stubs[len(out.cells) - 1].append(cell.source)
                 continue  # adjacent solution cells of one kind become one stub
             previous_stub = cell.cell_type
             if cell.cell_type == "code":
+                if stubs is not None:
+                    stubs[len(out.cells)] = [cell.source]
                 out.cells.append(nbformat.v4.new_code_cell(CODE_STUB))
             else:
                 out.cells.append(nbformat.v4.new_markdown_cell(MARKDOWN_STUB))
             continue
         if cell.cell_type == "markdown":
-            text = _convert_markdown(cell.source, pending, numbers, citations)
+            text = _convert_markdown(cell.source, pending, numbers, citations, glue_text=glue_text, resolve=resolve)
             if not text.strip():
                 continue  # a bare solution-start / solution-end marker
             previous_stub = None
@@ -456,8 +740,22 @@ self-check and the later cells use those names. Run each notebook from the top.
 
 ## Set-up
 
-You need Python 3.11 or newer and Graphviz's `dot` (Debian/Ubuntu:
-`sudo apt-get install graphviz`; macOS: `brew install graphviz`). In this folder:
+You need three things besides this folder:
+
+- **Python 3.11 or newer.**
+- **A C/C++ compiler.** PyMC's engine, PyTensor, compiles every model to C++; without a
+  compiler it warns and runs very slowly.
+  - Debian/Ubuntu: `sudo apt-get install g++` (Fedora: `sudo dnf install gcc-c++`).
+  - macOS: the Xcode Command Line Tools, `xcode-select --install` (they provide `clang++`).
+  - conda (any system): `conda install -c conda-forge gxx` on Linux, `clangxx` on macOS.
+  - Windows: the simplest is WSL (`wsl --install`, then follow the Ubuntu lines inside it);
+    otherwise Miniforge/conda, as PyMC's installation guide recommends on Windows, with the
+    MinGW toolchain: `conda install -c conda-forge m2w64-toolchain`.
+- **Graphviz** (`dot`, for the model graphs): `sudo apt-get install graphviz`,
+  `brew install graphviz`, or `conda install -c conda-forge graphviz` (Windows: conda, or the
+  installer from graphviz.org with its `bin` folder on `PATH`).
+
+Check the compiler with `g++ --version` (or `clang++ --version`). Then, in this folder:
 
 ```bash
 python3 -m venv .venv
@@ -475,7 +773,39 @@ so keep the folder's layout as it is.
 """
 
 
-def export(out: str | Path, *, root: str | Path = ROOT, notebooks: list[tuple[Path, int | None]] | None = None) -> list[Exercise]:
+class Edition(list):
+    """The exercises of an exported student edition (a list of :class:`Exercise`), with what the export found."""
+
+    def __init__(self, exercises=(), problems=(), stubs=None):
+        super().__init__(exercises)
+        self.problems: list[str] = list(problems)
+        """What the chapters still get wrong for a student (see :func:`scan`); empty when all is well."""
+        self.stubs: dict[str, dict[int, list[str]]] = dict(stubs or {})
+        """Notebook name -> {stub cell index: the sources of the solution cells it replaces}."""
+
+
+def build_glue(root: str | Path, stem: str) -> dict:
+    """The glued values of a chapter in the newest build that executed it, or ``{}``.
+
+    Looks in ``_build/jupyter_execute/book/`` (``make book``, ``make build-force``) and
+    ``_build/chapters/<stem>/_build/jupyter_execute/book/`` (``make chapter``).
+    """
+    from hbm_book.summary import EXECUTED_FOLDER, notebook_glue
+
+    root = Path(root)
+    folders = [root / "_build" / EXECUTED_FOLDER, root / "_build" / "chapters" / stem / "_build" / EXECUTED_FOLDER]
+    built = [f for f in folders if (f / "book" / f"{stem}.ipynb").is_file()]
+    if not built:
+        return {}
+    newest = max(built, key=lambda f: (f / "book" / f"{stem}.ipynb").stat().st_mtime)
+    try:
+        return notebook_glue(newest, f"book/{stem}")
+    except (OSError, ValueError):
+        return {}
+
+
+def export(out: str | Path, *, root: str | Path = ROOT, notebooks: list[tuple[Path, int | None]] | None = None,
+           glue_values: dict[str, dict] | None = None) -> Edition:
     """Write the student edition into ``out`` (which is replaced).
 
     Parameters
@@ -487,11 +817,15 @@ def export(out: str | Path, *, root: str | Path = ROOT, notebooks: list[tuple[Pa
         and (unless ``notebooks`` is given) ``_toc.yml`` are used.
     notebooks : list of (path, chapter number), optional
         The notebooks to export; by default the chapters (:func:`book_chapters`).
+    glue_values : dict, optional
+        Notebook stem -> glued values; by default those of the last build (:func:`build_glue`).
 
     Returns
     -------
-    list of Exercise
-        Every exercise of the edition, with its number and self-check calls.
+    Edition
+        Every exercise of the edition, with its number and self-check calls; its ``problems``
+        list what the chapters still get wrong for a student, its ``stubs`` the solution cells
+        behind every code stub.
     """
     root, out = Path(root), Path(out)
     chapters = book_chapters(root) if notebooks is None else [(Path(p), c) for p, c in notebooks]
@@ -512,27 +846,33 @@ def export(out: str | Path, *, root: str | Path = ROOT, notebooks: list[tuple[Pa
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    listing = []
-    bib = root / "book" / "references.bib"
-    labels = citations(bib) if bib.is_file() else {}
-    macros = mathjax_macros(root)
-    for path, chapter, nb in books:
-        student = student_notebook(nb, chapter, name=path.name, number_of=number_of, citations=labels, macros=macros)
-        nbformat.validate(student)
-        nbformat.write(student, out / path.name)
-        title = next((c.source.split("\n", 1)[0].lstrip("# ") for c in nb.cells if c.cell_type == "markdown"), path.stem)
-        listing.append(f"- `{path.name}`: {title}")
     shutil.copytree(root / "data", out / "data", ignore=shutil.ignore_patterns(".*"))
     # symlinks stay links: hbm/datasets -> ../../data points at the edition's own data/ folder
     shutil.copytree(root / "src" / "hbm", out / "src" / "hbm", symlinks=True,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    listing = []
+    bib = root / "book" / "references.bib"
+    labels = citations(bib) if bib.is_file() else {}
+    macros = mathjax_macros(root)
+    edition = Edition(every)
+    for path, chapter, nb in books:
+        stubs: dict[int, list[str]] = {}
+        values = glue_values.get(path.stem, {}) if glue_values is not None else build_glue(root, path.stem)
+        student = student_notebook(nb, chapter, name=path.name, number_of=number_of, citations=labels, macros=macros,
+                                   glue_values=values, problems=edition.problems, stubs=stubs,
+                                   ships=lambda p: (out / p).exists())
+        edition.stubs[path.name] = stubs
+        nbformat.validate(student)
+        nbformat.write(student, out / path.name)
+        title = next((c.source.split("\n", 1)[0].lstrip("# ") for c in nb.cells if c.cell_type == "markdown"), path.stem)
+        listing.append(f"- `{path.name}`: {title}")
     from hbm import __version__
 
     deps = "[" + ", ".join(f'"{d}"' for d in dependencies(root)) + "]"
     (out / "pyproject.toml").write_text(PYPROJECT.format(version=__version__, dependencies=deps))
     (out / "requirements.txt").write_text(requirements(root))
     (out / "README.md").write_text(README.format(chapters="\n".join(listing)))
-    return every
+    return edition
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -540,11 +880,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m hbm_book.student", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(ROOT / "_build" / "student"), help="output folder (replaced)")
     parser.add_argument("--root", default=str(ROOT), help="repository root")
+    parser.add_argument("--strict", action="store_true", help="exit with an error if the chapters have problems")
     args = parser.parse_args(argv)
     found = export(args.out, root=args.root)
     print(f"Student edition written to {Path(args.out).resolve()}: {len(found)} exercises")
     for e in found:
         print(f"  {e.notebook}  Exercise {e.number or '-'} {e.title}  ->  {', '.join(e.checks) or 'WARNING: no self-check call'}")
+    if found.problems:
+        print(f"{len(found.problems)} problems for students (tests/test_student.py fails on them):")
+        print("\n".join(f"  {p}" for p in found.problems))
+        if args.strict:
+            raise SystemExit(1)
 
 
 if __name__ == "__main__":
