@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -90,12 +91,14 @@ def first_cells(nb, limit: int = 3) -> list[str]:
 
 
 def chapter_datasets(path: Path) -> list[str]:
+    """The data sets a notebook reads: its chapter descriptor's, or (a coursework template) those
+    it loads with ``hbm.data.load("name")``."""
     from hbm.chapters import chapters
 
     for c in chapters():
         if c.notebook == path.stem:
             return list(c.datasets)
-    return []
+    return sorted(set(re.findall(r'hbm\.data\.load\(\\?"(\w+)', path.read_text(encoding="utf8"))))
 
 
 @pytest.fixture(scope="module")

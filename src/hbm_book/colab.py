@@ -89,15 +89,17 @@ def cell_source(config: Path = ROOT / "_config.yml") -> str:
 
 
 def chapter_notebooks(root: Path = ROOT) -> list[Path]:
-    """Every chapter notebook: those of :func:`hbm.chapters.chapters` and of the numbered parts
-    of ``_toc.yml`` (the worked problems), in the order of the table of contents."""
-    from hbm.chapters import chapters
+    """Every notebook a student opens: those of :func:`hbm.chapters.chapters` and of the numbered
+    parts of ``_toc.yml`` (the worked problems), in the order of the table of contents, then the
+    coursework templates of :func:`hbm.chapters.projects`."""
+    from hbm.chapters import chapters, projects
 
     with open(root / "_toc.yml", encoding="utf8") as f:
         toc = yaml.safe_load(f)
     listed = [entry["file"] for part in toc.get("parts", []) if part.get("numbered")
               for entry in part.get("chapters", []) if "file" in entry]
     listed += [f"book/{c.notebook}" for c in chapters() if f"book/{c.notebook}" not in listed]
+    listed += [f"book/{p.notebook}" for p in projects() if f"book/{p.notebook}" not in listed]
     paths = []
     for name in listed:
         path = root / (name if name.endswith(".ipynb") else f"{name}.ipynb")
