@@ -1,32 +1,53 @@
 """A hand-written Metropolis-within-Gibbs sampler for the BUGS Schools model.
 
-Every step is vectorised with NumPy: per-school sums are matrix products with a school
-indicator matrix, and the 38 three-by-three school updates are one batched Cholesky
-factorisation and solve. No Python loop runs over pupils or schools.
+Every step is vectorised with NumPy: per-school sums over pupils are one ``np.add.reduceat``
+over pupils sorted by school (or one product with precomputed sums, below), and the 38
+three-by-three school updates are batched linear algebra. No Python loop runs over pupils
+or schools.
 
 Full conditionals (``w[p] = tau[p] = exp(theta + phi LRT[p])``, prior precision ``1e-4``):
 
 * ``beta | .  ~ N(P^-1 b, P^-1)``, ``P = X' W X + 1e-4 I``, ``b = X' W (y - Z alpha[school])``
 * ``alpha[j] | . ~ N(P_j^-1 b_j, P_j^-1)``, ``P_j = T + sum_{p in j} w_p z_p z_p'``,
   ``b_j = T gamma + sum_{p in j} w_p z_p (y_p - x_p' beta)``
-* ``gamma | . ~ N(P^-1 b, P^-1)``, ``P = M T + 1e-4 I``, ``b = T sum_j alpha[j]``
+* ``gamma | .  ~ N(P^-1 b, P^-1)``, ``P = M T + 1e-4 I``, ``b = T sum_j alpha[j]``
 * ``T | . ~ Wishart(df = 3 + M, scale = (R + S)^-1)``, ``S = sum_j (alpha[j] - gamma)(alpha[j] - gamma)'``
-* ``theta``, ``phi``: random-walk Metropolis on the log density
-  ``sum_p [ (theta + phi LRT_p) / 2 - exp(theta + phi LRT_p) e_p^2 / 2 ] - (theta^2 or phi^2) / (2 * 100^2)``.
+* ``theta``, ``phi``: not standard; the log density is
+  ``sum_p [ (theta + phi LRT_p) / 2 - exp(theta + phi LRT_p) e_p^2 / 2 ] - (theta^2 + phi^2) / (2 * 100^2)``.
+
+Two sweeps use them (``SchoolsGibbs(df, blocked=...)``):
+
+* ``blocked=False``, the textbook sweep: ``beta``, ``alpha``, ``gamma`` one at a time from the
+  conditionals above, then ``T``, then random-walk Metropolis steps for ``theta`` and for
+  ``phi`` (:meth:`SchoolsGibbs.update_tau`). It mixes slowly: the school-level covariates and
+  ``gamma`` trade off against the school coefficients, which are drawn given them.
+* ``blocked=True`` (the default): ``(beta, gamma, alpha)`` as one block given ``T``, ``theta``,
+  ``phi`` (first ``(beta, gamma)`` with every ``alpha[j]`` integrated out,
+  :meth:`SchoolsGibbs.location_conditional`, then ``alpha`` given them), then ``T``, then
+  ``(theta, phi)`` as one block by an independence Metropolis-Hastings step from a Student-t
+  fitted to their conditional (:meth:`SchoolsGibbs.update_tau_joint`). Every sum over pupils
+  it needs is a product of precomputed per-school sufficient statistics
+  (:meth:`SchoolsGibbs.school_stats`), so a sweep costs the same for any number of pupils.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from numbers import Integral
 
 import arviz as az
 import numpy as np
+from scipy import sparse
 
 import hbm
 from hbm.school_rankings.design import ALPHA_COLUMNS, BETA_COLUMNS, PRIOR_SD, WISHART_DF, validate_schools
 
 PRIOR_PREC = 1.0 / PRIOR_SD**2
+TAU_PROPOSAL_DF = 10
+"""Degrees of freedom of the Student-t independence proposal of ``(theta, phi)``: its tails are
+heavier than the conditional's, so the ratio of the two is bounded and the step cannot stick
+in a tail the proposal misses."""
 
 
 def mvn_from_precision(rng: np.random.Generator, P: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -54,6 +75,11 @@ def mvn_from_precision(rng: np.random.Generator, P: np.ndarray, b: np.ndarray) -
     return mean + np.linalg.solve(np.swapaxes(L, -1, -2), e[..., None])[..., 0]
 
 
+@functools.lru_cache
+def _below_diagonal(k: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.tril_indices(k, -1)
+
+
 def wishart_draw(rng: np.random.Generator, df: float, scale: np.ndarray) -> np.ndarray:
     """One draw of a Wishart(df, scale) matrix (standard parameterisation, mean ``df * scale``).
 
@@ -61,9 +87,8 @@ def wishart_draw(rng: np.random.Generator, df: float, scale: np.ndarray) -> np.n
     ``A[i, i]^2 ~ ChiSquared(df - i)`` (0-based ``i``) and ``A[i, j] ~ N(0, 1)`` below the diagonal.
     """
     k = scale.shape[0]
-    A = np.zeros((k, k))
-    A[np.diag_indices(k)] = np.sqrt(rng.chisquare(df - np.arange(k)))
-    A[np.tril_indices(k, -1)] = rng.standard_normal(k * (k - 1) // 2)
+    A = np.diag(np.sqrt(rng.chisquare(df - np.arange(k))))
+    A[_below_diagonal(k)] = rng.standard_normal(k * (k - 1) // 2)
     LA = np.linalg.cholesky(scale) @ A
     return LA @ LA.T
 
@@ -75,15 +100,18 @@ class SchoolsGibbs:
     ----------
     df : pandas.DataFrame
         Pupil table of ``hbm.data.load("london_schools")`` (or simulated data of that form).
+    blocked : bool
+        The sweep: ``(beta, gamma, alpha)`` and ``(theta, phi)`` as blocks (default), or the
+        textbook one-block-at-a-time sweep (see the module docstring).
 
     Notes
     -----
     The state is a dict with ``beta`` (8), ``alpha`` (M, 3), ``gamma`` (3), ``T`` (3, 3),
     ``theta`` and ``phi``. Each ``update_*`` method draws one block from its full conditional
-    given the others and returns the new value.
+    given the others.
     """
 
-    def __init__(self, df):
+    def __init__(self, df, *, blocked: bool = True):
         d = validate_schools(df)
         self.y, self.lrt, self.X, self.Z = d["y"], d["lrt"], d["X"], d["Z"]
         self.school, self.M, self.R = d["school"], d["M"], d["R"]
@@ -93,8 +121,44 @@ class SchoolsGibbs:
         self.y, self.lrt, self.X, self.Z, self.school = (
             a[order] for a in (self.y, self.lrt, self.X, self.Z, self.school))
         self.starts = np.flatnonzero(np.r_[True, np.diff(self.school) != 0])
+        self.counts = np.diff(np.r_[self.starts, self.N])
         self.ZZ = (self.Z[:, :, None] * self.Z[:, None, :]).reshape(self.N, 9)
         self.sum_lrt = self.lrt.sum()
+        self.blocked = bool(blocked)
+        self._init_school_stats()
+
+    def _init_school_stats(self):
+        """Precompute the per-school sufficient statistics of :meth:`school_stats`.
+
+        With ``d_p = (z_p, x_p, y_p)`` (12 columns), a column that is constant within every
+        school (intercept, school type, denomination) factors out of a per-school sum:
+        ``d_p = K_j u_p`` with ``u_p`` a leading 1 and the pupil-level columns, and ``K_j``
+        holding school j's constants. Only the distinct products ``u_p u_p'`` (24 for the London
+        data) are summed. A pupil's weight ``exp(phi LRT_p)`` depends on the pupil only through
+        the LRT score, so the products are summed in advance over each school's pupils with the
+        same score: the sparse matrix ``G`` (school x product, score), and the weighted sums
+        are ``G @ v`` with ``v`` the weights of the distinct scores.
+        """
+        D = np.column_stack([self.Z, self.X, self.y])
+        varying = np.flatnonzero(~np.all(D == D[self.starts][self.school], axis=0))
+        constant = np.setdiff1d(np.arange(D.shape[1]), varying)
+        U = np.column_stack([np.ones(self.N), D[:, varying]])
+        n_u = U.shape[1]
+        K = np.zeros((self.M, D.shape[1], n_u))
+        K[:, constant, 0] = D[self.starts][:, constant]
+        K[:, varying, 1 + np.arange(len(varying))] = 1.0
+        products = (U[:, :, None] * U[:, None, :]).reshape(self.N, n_u * n_u)
+        distinct, pair = np.unique(products, axis=1, return_inverse=True)
+        n_f = distinct.shape[1]
+        self.lrt_values, score = np.unique(self.lrt, return_inverse=True)
+        rows = (self.school[:, None] * n_f + np.arange(n_f)).ravel()
+        cols = np.repeat(score.ravel(), n_f)
+        self._G = sparse.csr_matrix((distinct.ravel(), (rows, cols)),
+                                    shape=(self.M * n_f, len(self.lrt_values)))
+        self._pair, self._n_u, self._K, self._KT = pair.ravel(), n_u, K, np.swapaxes(K, 1, 2).copy()
+        self._stats_cache, self._block_cache = {}, {}
+        # sum_{p in j} LRT_p^k d_p d_p' for k = 0, 1, 2: the residual moments of tau_proposal
+        self._moment_stats = np.stack([self._weighted_sums(self.lrt_values**k).ravel() for k in range(3)])
 
     # -- helpers -------------------------------------------------------------
     def precision(self, state: dict) -> np.ndarray:
@@ -125,6 +189,151 @@ class SchoolsGibbs:
         # q = sum_p exp(phi LRT_p) e_p^2, so exp(theta) * q = sum_p tau_p e_p^2
         return (0.5 * (self.N * theta + phi * self.sum_lrt) - 0.5 * np.exp(theta) * q
                 - 0.5 * PRIOR_PREC * (theta**2 + phi**2))
+
+    # -- sufficient statistics -----------------------------------------------
+    def _weighted_sums(self, v: np.ndarray) -> np.ndarray:
+        """Per school, ``sum_{p in j} v(LRT_p) d_p d_p'`` given the weights ``v`` of the distinct scores."""
+        F = (self._G @ v).reshape(self.M, -1)
+        U = F[:, self._pair].reshape(self.M, self._n_u, self._n_u)
+        return self._K @ U @ self._KT
+
+    def school_stats(self, phi: float) -> np.ndarray:
+        """Per school, ``sum_{p in j} exp(phi LRT_p) d_p d_p'`` with ``d_p = (z_p, x_p, y_p)``: (M, 12, 12).
+
+        Times ``exp(theta)`` they hold every sum over pupils of the ``(beta, gamma, alpha)``
+        block: ``Z_j' W_j Z_j``, ``Z_j' W_j X_j``, ``X_j' W_j X_j``, ``Z_j' W_j y_j``, ``X_j' W_j y_j``;
+        and since ``e_p = -d_p' c_j`` with ``c_j = (-alpha[j], -beta, 1)``, the weighted sum of
+        squared residuals is ``sum_j c_j' S_j c_j`` (:meth:`residual_sums`).
+        """
+        return self._weighted_sums(np.exp(phi * self.lrt_values))
+
+    def _stats(self, phi: float) -> np.ndarray:
+        """:meth:`school_stats`, kept for the last two values of ``phi`` (current and proposed)."""
+        S = self._stats_cache.pop(phi, None)
+        if S is None:
+            S = self.school_stats(phi)
+        # the most recently used last; keep two
+        self._stats_cache = dict(list(self._stats_cache.items())[-1:])
+        self._stats_cache[phi] = S
+        return S
+
+    def residual_sums(self, state: dict):
+        """The sums over pupils of the ``(theta, phi)`` step, at the state's ``alpha`` and ``beta``.
+
+        Returns the moments ``sum_p LRT_p^k e_p^2`` (``k = 0, 1, 2``) and a function of ``phi``
+        returning ``q = sum_p exp(phi LRT_p) e_p^2`` (so ``exp(theta) q = sum_p tau_p e_p^2``),
+        both as ``sum_j c_j' S_j c_j`` with ``c_j = (-alpha[j], -beta, 1)``.
+        """
+        c = np.empty((self.M, 12))
+        c[:, :3], c[:, 3:11], c[:, 11] = -state["alpha"], -state["beta"], 1.0
+        cc = np.einsum("ji,jk->jik", c, c).ravel()
+        return self._moment_stats @ cc, lambda phi: float(self._stats(phi).ravel() @ cc)
+
+    # -- the (beta, gamma, alpha) block ----------------------------------------
+    def _schur(self, state: dict):
+        """``(alpha, g)``, ``g = (beta, gamma)``, given ``T``, ``theta``, ``phi``, with ``alpha``
+        integrated out: ``P``, ``b`` of ``g``, the inverses ``Ainv`` (M, 3, 3) of the schools'
+        precision blocks and ``W_j = Ainv_j [C_j, bz_j]`` (M, 3, 12)."""
+        Szz, Cb0, total = self._block_stats(state["phi"])
+        w, T = np.exp(state["theta"]), state["T"]
+        # school j: precision A_j = T + Z_j'W_j Z_j, coupling C_j = [Z_j'W_j X_j, -T] to g and
+        # canonical mean bz_j = Z_j'W_j y_j (the 12th column of Cb)
+        Cb = w * Cb0
+        Cb[:, :, 8:11] = -T
+        Ainv = np.linalg.inv(T + w * Szz)
+        W = Ainv @ Cb
+        schur = W.reshape(-1, 12).T @ Cb.reshape(-1, 12)     # sum_j Cb_j' Ainv_j Cb_j
+        P = -schur[:11, :11]
+        P[:8, :8] += w * total[:8, :8]
+        P[8:, 8:] += self.M * T
+        P.flat[::12] += PRIOR_PREC
+        b = -schur[:11, 11]
+        b[:8] += w * total[:8, 8]
+        return P, b, Ainv, W
+
+    def _block_stats(self, phi: float):
+        """The pieces of :meth:`school_stats` the (beta, gamma, alpha) block reads, kept per ``phi``."""
+        S = self._stats(phi)
+        pieces = self._block_cache.get(phi)
+        if pieces is None or pieces[0] is not S:
+            Cb0 = np.zeros((self.M, 3, 12))       # columns 8:11 become -T
+            Cb0[:, :, :8], Cb0[:, :, 11] = S[:, :3, 3:11], S[:, :3, 11]
+            pieces = (S, S[:, :3, :3].copy(), Cb0, S[:, 3:, 3:].sum(axis=0))
+            self._block_cache = {phi: pieces}
+        return pieces[1:]
+
+    def location_conditional(self, state: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Precision ``P`` (11, 11) and canonical mean ``b`` (11) of ``g = (beta, gamma)`` given
+        ``T``, ``theta``, ``phi`` and the data, with every ``alpha[j]`` integrated out.
+
+        In the joint precision of ``(alpha, g)`` each school's block ``A_j`` couples only to
+        ``g`` (through ``C_j``), so integrating ``alpha`` out is a Schur complement over 3x3
+        blocks: ``P = G - sum_j C_j' A_j^-1 C_j``, ``b = b_g - sum_j C_j' A_j^-1 bz_j``, with
+        ``G``, ``b_g`` the precision and canonical mean of ``g`` given ``alpha``.
+        """
+        return self._schur(state)[:2]
+
+    def update_location(self, rng, state):
+        """Draw ``(beta, gamma)`` from :meth:`location_conditional`, then ``alpha`` from its
+        conditional given them (the one of :meth:`alpha_conditional`); changes ``state``."""
+        P, b, Ainv, W = self._schur(state)
+        # beta[1] (LRT^2) is on a scale 1e4 smaller than the rest: draw in unit-diagonal coordinates
+        d = np.sqrt(np.diag(P))
+        g = mvn_from_precision(rng, P / np.outer(d, d), b / d) / d
+        state["beta"], state["gamma"] = g[:8], g[8:]
+        # alpha[j] ~ N(A_j^-1 (bz_j - C_j g), A_j^-1): Ainv is a covariance, so use its Cholesky factor
+        e = rng.standard_normal((self.M, 3, 1))
+        state["alpha"] = W[:, :, 11] - W[:, :, :11] @ g + (np.linalg.cholesky(Ainv) @ e)[:, :, 0]
+
+    # -- the (theta, phi) block ------------------------------------------------
+    def tau_proposal(self, moments) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and precision of a normal approximation to ``(theta, phi) | rest``.
+
+        One Newton step on the concave log density of :meth:`log_tau_density` from
+        ``(log(N / sum e_p^2), 0)``, given the residual moments ``s_k = sum_p LRT_p^k e_p^2``
+        (:meth:`residual_sums`): a function of the residuals only, never of the current
+        ``theta`` and ``phi``, as the proposal of an independence Metropolis-Hastings step must
+        be. At ``phi = 0`` the gradient is ``(N - e^theta s_0, sum(LRT) - e^theta s_1) / 2`` and
+        the negative Hessian ``e^theta [[s_0, s_1], [s_1, s_2]] / 2``, plus the prior terms.
+        """
+        s0, s1, s2 = moments
+        theta0 = np.log(self.N / s0)
+        h = 0.5 * self.N / s0                               # e^theta0 / 2
+        g0, g1 = -PRIOR_PREC * theta0, 0.5 * self.sum_lrt - h * s1
+        q00, q01, q11 = h * s0 + PRIOR_PREC, h * s1, h * s2 + PRIOR_PREC
+        det = q00 * q11 - q01 * q01
+        m = np.array([theta0 + (q11 * g0 - q01 * g1) / det, (q00 * g1 - q01 * g0) / det])
+        return m, np.array([[q00, q01], [q01, q11]])
+
+    def update_tau_joint(self, rng, state) -> np.ndarray:
+        """``(theta, phi)`` as one block: an independence Metropolis-Hastings step from a
+        Student-t (``TAU_PROPOSAL_DF`` degrees of freedom) centred on :meth:`tau_proposal`.
+
+        The proposal is not symmetric, so the log acceptance ratio is the target's log ratio
+        minus the proposal's, ``[log p(x*) - log q(x*)] - [log p(x) - log q(x)]``; both
+        densities use the same residuals. Returns the acceptance flag twice (theta, phi).
+        """
+        moments, weighted_sse = self.residual_sums(state)
+        m, Q = self.tau_proposal(moments)
+        # Q = L L' in closed form (2x2); the proposal is m + L'^-1 z with z a bivariate t
+        l11 = np.sqrt(Q[0, 0])
+        l21 = Q[1, 0] / l11
+        l22 = np.sqrt(Q[1, 1] - l21**2)
+        nu = TAU_PROPOSAL_DF
+        z = rng.standard_normal(2) / np.sqrt(rng.chisquare(nu) / nu)
+        phi_new = m[1] + z[1] / l22
+        theta_new = m[0] + (z[0] - l21 * (phi_new - m[1])) / l11
+
+        def log_p_minus_log_q(theta, phi):
+            r1, r2 = l11 * (theta - m[0]) + l21 * (phi - m[1]), l22 * (phi - m[1])   # L'(x - m)
+            return (self._log_tau(theta, phi, weighted_sse(phi))
+                    + 0.5 * (nu + 2) * np.log1p((r1 * r1 + r2 * r2) / nu))
+
+        log_ratio = log_p_minus_log_q(theta_new, phi_new) - log_p_minus_log_q(state["theta"], state["phi"])
+        accepted = bool(np.log(rng.uniform()) < log_ratio)
+        if accepted:
+            state["theta"], state["phi"] = float(theta_new), float(phi_new)
+        return np.array([accepted, accepted])
 
     # -- conjugate updates ---------------------------------------------------
     def beta_conditional(self, state: dict, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -196,7 +405,14 @@ class SchoolsGibbs:
                 "T": T, "theta": 0.5 + 0.1 * rng.standard_normal(), "phi": 0.0}
 
     def step(self, rng, state, tau_step):
-        """One full sweep: beta, alpha, gamma, T, then theta and phi."""
+        """One full sweep; returns the acceptance flags of theta and phi.
+
+        Blocked: (beta, gamma, alpha), T, (theta, phi). Otherwise: beta, alpha, gamma, T, then
+        random-walk steps of size ``tau_step`` for theta and phi."""
+        if self.blocked:
+            self.update_location(rng, state)
+            state["T"] = self.update_T(rng, state)
+            return self.update_tau_joint(rng, state)
         w = self.precision(state)
         state["beta"] = self.update_beta(rng, state, w)
         state["alpha"] = self.update_alpha(rng, state, w)
@@ -205,15 +421,17 @@ class SchoolsGibbs:
         return self.update_tau(rng, state, tau_step)
 
     def run_chain(self, rng, draws: int, tune: int, thin: int = 1) -> tuple[dict, dict]:
-        """One chain: ``tune`` adaptive warm-up sweeps, then ``draws * thin`` kept sweeps."""
+        """One chain: ``tune`` warm-up sweeps (adapting the random-walk steps of the textbook
+        sweep), then ``draws * thin`` kept sweeps."""
         state = self.initial_state(rng)
         step = np.array([0.03, 0.003])
         out = {k: np.empty((draws,) + np.shape(v)) for k, v in state.items()}
         acc = np.zeros((draws, 2), dtype=bool)
         for t in range(tune):
             accepted = self.step(rng, state, step)
-            # Robbins-Monro adaptation towards 44% acceptance, during warm-up only.
-            step *= np.exp((accepted - 0.44) / np.sqrt(t + 1))
+            if not self.blocked:
+                # Robbins-Monro adaptation towards 44% acceptance, during warm-up only.
+                step *= np.exp((accepted - 0.44) / np.sqrt(t + 1))
         for i in range(draws):
             a = np.zeros(2, dtype=bool)
             for _ in range(thin):
@@ -225,7 +443,7 @@ class SchoolsGibbs:
 
 
 def sample_gibbs(df, *, random_seed: int, draws: int = 2000, tune: int = 1000, chains: int = 2,
-                 thin: int = 1) -> az.InferenceData:
+                 thin: int = 1, blocked: bool = True) -> az.InferenceData:
     """Run the hand-written sampler and return ArviZ InferenceData like PyMC's.
 
     Parameters
@@ -237,6 +455,8 @@ def sample_gibbs(df, *, random_seed: int, draws: int = 2000, tune: int = 1000, c
         independent child streams.
     draws, tune, chains, thin : int
         Kept draws per chain, warm-up sweeps, number of chains, sweeps per kept draw.
+    blocked : bool
+        The blocked sweep (default) or the textbook one (see :class:`SchoolsGibbs`).
 
     Returns
     -------
@@ -252,7 +472,7 @@ def sample_gibbs(df, *, random_seed: int, draws: int = 2000, tune: int = 1000, c
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if not isinstance(tune, Integral) or tune < 0:
         raise ValueError(f"tune must be a non-negative integer, got {tune!r}")
-    sampler = SchoolsGibbs(df)
+    sampler = SchoolsGibbs(df, blocked=blocked)
     start = time.perf_counter()
     runs = [sampler.run_chain(rng, draws, tune, thin)
             for rng in np.random.default_rng(hbm.seed(random_seed)).spawn(chains)]
