@@ -408,3 +408,41 @@ def test_check_recovery():
         assert not wrong and hidden(wrong, ref_mu, ref_tau)
     assert not es.checks.check_recovery([2, 1], [0.1, 5])
     assert not es.checks.check_recovery("no", [0.1, 5])
+
+
+def _tau_log_density(tau, *, v_mu_power=0.5):
+    """log p(tau | y) (flat priors) by BDA3 eq. 5.21; another power of V_mu gives a plausible wrong answer."""
+    var = SIGMA**2 + tau[:, None] ** 2
+    v_mu = 1 / np.sum(1 / var, axis=1)
+    mu_hat = v_mu * np.sum(Y / var, axis=1)
+    return (v_mu_power * np.log(v_mu) - 0.5 * np.sum(np.log(var), axis=1)
+            - 0.5 * np.sum((Y - mu_hat[:, None]) ** 2 / var, axis=1))
+
+
+def test_check_tau_density():
+    tau = np.linspace(0, 40, 801)
+    right = np.exp(_tau_log_density(tau) - _tau_log_density(tau).max())
+    assert es.checks.check_tau_density(tau, right / np.trapezoid(right, tau))
+    assert es.checks.check_tau_density(tau, 3 * right)  # normalised by the check over the grid
+    coarse = np.linspace(0, 50, 101)
+    assert es.checks.check_tau_density(coarse, np.exp(_tau_log_density(coarse)))
+    ref = es.tau_posterior(Y, SIGMA, tau, priors=es.BDA3_PRIORS)
+    for power in (0.0, 1.0):  # V_mu^(1/2) left out, or V_mu instead of its square root
+        wrong_density = np.exp(_tau_log_density(tau, v_mu_power=power))
+        wrong = es.checks.check_tau_density(tau, wrong_density / np.trapezoid(wrong_density, tau))
+        assert not wrong and hidden(wrong, ref.max()), power
+    # the chapter's priors (mu ~ N(0, 5), tau ~ HalfCauchy(5)) instead of BDA3's flat ones
+    assert not es.checks.check_tau_density(tau, es.tau_posterior(Y, SIGMA, tau))
+    assert not es.checks.check_tau_density(tau[:40], right[:40])  # grid too short
+    assert not es.checks.check_tau_density(tau, right[:-1])
+    assert not es.checks.check_tau_density(tau, np.full(tau.shape, np.nan))
+
+
+def test_check_understanding():
+    right = {"a": False, "b": True, "c": False, "d": True, "e": False, "f": False}
+    assert es.checks.check_understanding(right)
+    wrong = es.checks.check_understanding({**right, "a": True})  # "complete pooling is ruled out"
+    assert not wrong and "1 of the 6" in str(wrong) and "'a'" not in str(wrong)
+    assert not es.checks.check_understanding({**right, "c": True, "e": True})
+    assert not es.checks.check_understanding({k: v for k, v in right.items() if k != "f"})
+    assert not es.checks.check_understanding({**right, "b": "yes"})

@@ -327,12 +327,21 @@ def test_check_prior_predictive_sd(df):
 
 
 def test_check_prior_sensitivity(df):
-    right = {n: fd.quadrature_posterior(df, priors=fd.PRIOR_SETS[n])["lines"].loc["mu_beta", "mean"]
-             for n in ["wide", "heavy-tailed"]}
-    assert checks.check_prior_sensitivity(right)
-    wrong = checks.check_prior_sensitivity({k: v + 0.1 for k, v in right.items()})
-    assert not wrong and _hides(wrong, list(right.values()))
-    assert not checks.check_prior_sensitivity({"wide": 0.25})
+    names = ["wide", "heavy-tailed"]
+    post = {n: fd.quadrature_posterior(df, priors=fd.PRIOR_SETS[n]) for n in ["default", *names]}
+    mu = {n: post[n]["lines"].loc["mu_beta", "mean"] for n in names}
+    sigma = {n: post[n]["scales"].loc["sigma_beta", "mean"] for n in names}
+    assert checks.check_prior_sensitivity(mu, sigma)
+    assert checks.check_prior_sensitivity({k: v + 0.01 for k, v in mu.items()}, {k: 1.05 * v for k, v in sigma.items()})
+    # refits that kept the default priors: mu_beta barely moves, but the spread of the slopes does
+    default = {"mu": {n: post["default"]["lines"].loc["mu_beta", "mean"] for n in names},
+               "sigma": {n: post["default"]["scales"].loc["sigma_beta", "mean"] for n in names}}
+    wrong = checks.check_prior_sensitivity(default["mu"], default["sigma"])
+    assert not wrong and "sigma_beta" in str(wrong) and _hides(wrong, list(mu.values()) + list(sigma.values()))
+    wrong = checks.check_prior_sensitivity({k: v + 0.1 for k, v in mu.items()}, sigma)
+    assert not wrong and _hides(wrong, list(mu.values()))
+    assert not checks.check_prior_sensitivity({"wide": 0.25}, sigma)
+    assert not checks.check_prior_sensitivity(mu, [0.2, 0.2])
 
 
 @pytest.mark.parametrize("name", checks.POPULATION)
@@ -343,9 +352,29 @@ def test_check_true_value_inside(df, name):
     assert checks.check_true_value_inside((low, high), name)
     for wrong in [(-100.0, 100.0),  # any wide interval
                   (truth - 1e-3, truth + 1e-3),  # a too narrow one
-                  (truth + 1e-3, truth + 1e-3 + (high - low))]:  # right width, misses the truth
+                  (truth + 1e-3, truth + 1e-3 + (high - low)),  # right width, misses the truth
+                  (low + 0.25 * (high - low), high + 0.25 * (high - low))]:  # right width, shifted
         result = checks.check_true_value_inside(wrong, name)
         assert not result, wrong
         assert _hides(result, [low, high, truth])
     with pytest.raises(ValueError, match="unknown population parameter"):
         checks.check_true_value_inside((0, 1), "tau")
+
+
+def test_check_true_value_inside_fails_another_models_interval(df):
+    # the wide priors' 94% interval of mu_beta: a real posterior interval that contains the truth, of another model
+    low, high = fd.quadrature_interval(df, "mu_beta", priors=fd.PRIOR_SETS["wide"])
+    truth = data.load_truth("five_districts")["population"]["mu_beta"]
+    assert low <= truth <= high
+    wrong = checks.check_true_value_inside((low, high), "mu_beta")
+    assert not wrong and _hides(wrong, fd.quadrature_interval(df, "mu_beta"))
+
+
+def test_check_understanding():
+    right = {"a": False, "b": True, "c": False, "d": False, "e": True, "f": False}
+    assert checks.check_understanding(right)
+    wrong = checks.check_understanding({**right, "a": True})  # "complete pooling predicts as well"
+    assert not wrong and "1 of the 6" in str(wrong) and "'a'" not in str(wrong)
+    assert not checks.check_understanding({**right, "d": True, "f": True})
+    assert not checks.check_understanding({k: v for k, v in right.items() if k != "b"})
+    assert not checks.check_understanding({**right, "e": 1})

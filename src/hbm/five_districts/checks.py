@@ -19,6 +19,14 @@ POPULATION = ("mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "sigma_school"
 WIDTH_RATIO = (0.75, 1.33)
 """Accepted ratio of a student's 94% interval width to the reference posterior's."""
 
+END_TOLERANCE = 0.2
+"""Largest distance of each end of a student's 94% interval from the reference interval's, as a
+fraction of the reference interval's width."""
+
+# "Check your understanding" (exercise 2.9): statement -> whether it is true. Each is backed by the
+# worked solutions (see the notebook).
+_STATEMENTS = {"a": False, "b": True, "c": False, "d": False, "e": True, "f": False}
+
 
 def _data():
     from hbm import data
@@ -86,15 +94,25 @@ def check_prior_predictive_sd(sds) -> CheckResult:
     return check_close("fd-prior-sd", sds, reference, rtol=0.1, what="prior predictive standard deviations")
 
 
-def check_prior_sensitivity(mu_beta_means) -> CheckResult:
-    """Posterior mean of mu_beta under the "wide" and "heavy-tailed" prior sets of
-    ``hbm.five_districts.PRIOR_SETS``, within 0.03."""
+def check_prior_sensitivity(mu_beta_means, sigma_beta_means) -> CheckResult:
+    """Posterior means of mu_beta and sigma_beta under the "wide" and "heavy-tailed" prior sets of
+    ``hbm.five_districts.PRIOR_SETS``: mu_beta within 0.03, sigma_beta within 10%.
+
+    Both are dicts keyed by prior set. The population slope barely moves with the priors, so the
+    spread of the slopes, which does, shows whether the refits used the sets asked for.
+    """
     names = ["wide", "heavy-tailed"]
-    if not isinstance(mu_beta_means, dict) or any(n not in mu_beta_means for n in names):
-        return CheckResult("fd-sensitivity", False, f"give a dict with keys {names}")
-    reference = [_posterior("partial", n)["lines"].loc["mu_beta", "mean"] for n in names]
-    return check_close("fd-sensitivity", [mu_beta_means[n] for n in names], reference, atol=0.03,
-                       what="population slopes under the alternative priors")
+    answers = {"mu_beta": mu_beta_means, "sigma_beta": sigma_beta_means}
+    if any(not isinstance(a, dict) or any(n not in a for n in names) for a in answers.values()):
+        return CheckResult("fd-sensitivity", False, f"give two dicts (mu_beta, sigma_beta) with keys {names}")
+    mu_ref = [_posterior("partial", n)["lines"].loc["mu_beta", "mean"] for n in names]
+    mu = check_close("fd-sensitivity", [mu_beta_means[n] for n in names], mu_ref, atol=0.03,
+                     what="population slopes under the alternative priors")
+    if not mu:
+        return mu
+    sigma_ref = [_posterior("partial", n)["scales"].loc["sigma_beta", "mean"] for n in names]
+    return check_close("fd-sensitivity", [sigma_beta_means[n] for n in names], sigma_ref, rtol=0.1,
+                       what="spreads of the slopes (sigma_beta) under the alternative priors")
 
 
 def check_true_value_inside(interval, name: str) -> CheckResult:
@@ -103,7 +121,9 @@ def check_true_value_inside(interval, name: str) -> CheckResult:
 
     The interval must be a 94% interval of this model's posterior: its width must lie within
     :data:`WIDTH_RATIO` of the width of the reference 94% highest-density interval computed by
-    quadrature (so ``(-100, 100)`` does not pass).
+    quadrature (so ``(-100, 100)`` does not pass), and each end must lie within
+    :data:`END_TOLERANCE` of that width of the reference interval's end (so an interval of the
+    right width moved to cover the truth does not pass either).
     """
     from hbm import data
 
@@ -123,6 +143,28 @@ def check_true_value_inside(interval, name: str) -> CheckResult:
                            f"your interval for {name} is much {side} than a 94% interval of the partially pooled "
                            f"model's posterior (accepted: {WIDTH_RATIO[0]:g} to {WIDTH_RATIO[1]:g} times its "
                            "width); use the 3% and 97% HDI bounds of the default-prior fit")
+    if max(abs(low - ref_low), abs(high - ref_high)) > END_TOLERANCE * (ref_high - ref_low):
+        return CheckResult("fd-recovery", False,
+                           f"your interval for {name} does not match the 94% interval of the partially pooled "
+                           f"model's posterior (tolerance: {END_TOLERANCE:.0%} of its width at each end); use "
+                           "the 3% and 97% HDI bounds of the default-prior, non-centred fit")
     inside = low <= data.load_truth("five_districts")["population"][name] <= high
     verdict = "contains" if inside else "does not contain"
     return CheckResult("fd-recovery", inside, f"your 94% interval for {name} {verdict} the true value")
+
+
+def check_understanding(answers) -> CheckResult:
+    """Exercise 2.9: "check your understanding", a dict mapping each statement ``"a"`` to ``"f"`` to
+    ``True`` (the statement is true) or ``False``. The message says how many are judged wrongly,
+    not which."""
+    name = "fd-understanding"
+    keys = sorted(_STATEMENTS)
+    if not isinstance(answers, dict) or sorted(answers) != keys:
+        return CheckResult(name, False, f"give a dict with the keys {keys}, each True or False")
+    if not all(isinstance(v, (bool, np.bool_)) for v in answers.values()):
+        return CheckResult(name, False, "answer each statement with True or False")
+    wrong = sum(bool(answers[k]) != _STATEMENTS[k] for k in keys)
+    if wrong:
+        return CheckResult(name, False, f"{wrong} of the {len(keys)} statements judged wrongly; reread the "
+                                        "sections they are about")
+    return CheckResult(name, True, f"all {len(keys)} statements judged correctly")
