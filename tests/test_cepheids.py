@@ -400,9 +400,20 @@ def test_check_cluster_distances():
     hinted = checks.check_cluster_distances(corrected)
     assert not hinted and "zero_point_mas" in hinted.message
     assert not checks.check_cluster_distances(mle, zero_point_mas=cepheids.GAIA_DR2_ZERO_POINT_MAS)
-    # Distances from the mean parallax of the members, 1 / mean(parallax): close, but wrong.
     wrong = checks.check_cluster_distances(mle * 1.01)
     assert not wrong and "0.5% relative" in wrong.message
     _no_reference_in(wrong, mle)
+    # Wrong answers a student writes: the mean of the members' distances 1 / parallax (biased by
+    # the noisy parallaxes), and an inverse-variance mean parallax without the cluster's depth (a
+    # model that lets the brightest, most precise members dominate). (1 / mean parallax, with
+    # hundreds of members per cluster, is within the tolerance: the check cannot fail it.)
+    raw = data.load("gaia_clusters")
+    mean_of_distances = (1000 / raw["parallax_mas"]).groupby(raw["cluster"]).mean()
+    no_depth = 1000 / gaia.groupby("cluster", observed=True)[["parallax", "parallax_error"]].apply(
+        lambda d: np.average(d["parallax"], weights=d["parallax_error"] ** -2))
+    for answer in (mean_of_distances, no_depth):
+        result = checks.check_cluster_distances(answer)
+        assert not result
+        _no_reference_in(result, mle)
     assert not checks.check_cluster_distances(mle.iloc[:3])
     assert not checks.check_cluster_distances(mle, zero_point_mas="Lindegren")

@@ -326,9 +326,30 @@ def _no_reference(result, reference):
 def test_check_rel_amplitude_estimates():
     ref = ds.light_curve_summary(data.load("dyson_spheres"))["rel_amplitude_estimate"].to_numpy()
     assert ds.checks.check_rel_amplitude_estimates(ref)
-    wrong = ds.checks.check_rel_amplitude_estimates(ref * 1.1)  # e.g. forgot to subtract the noise
+    wrong = ds.checks.check_rel_amplitude_estimates(ref * 1.1)
     assert not wrong
     _no_reference(wrong, ref)
+
+
+def _excess_variance(df, *, ddof=1, noise=True):
+    """The exercise's estimator written as a student would, without the package's helper."""
+    out = []
+    for _, g in df.groupby("object_id", sort=False):
+        excess = g["flux"].var(ddof=ddof) - noise * (g["flux_err"] ** 2).mean()
+        out.append(np.sqrt(2 * max(excess, 0.0)) / g["flux"].mean())
+    return np.array(out)
+
+
+def test_check_rel_amplitude_estimates_student_answers():
+    df = data.load("dyson_spheres")
+    ref = ds.light_curve_summary(df)["rel_amplitude_estimate"].to_numpy()
+    assert ds.checks.check_rel_amplitude_estimates(_excess_variance(df))  # the text's recipe
+    # Forgot to subtract the measurement noise: the raw scatter.
+    no_noise = ds.checks.check_rel_amplitude_estimates(_excess_variance(df, noise=False))
+    assert not no_noise
+    _no_reference(no_noise, ref)
+    # The population variance (divisor n) instead of the sample variance the text asks for.
+    assert not ds.checks.check_rel_amplitude_estimates(_excess_variance(df, ddof=0))
 
 
 def test_check_top_frequencies():
@@ -340,6 +361,27 @@ def test_check_top_frequencies():
     _no_reference(wrong, ref)
 
 
+def _astropy_top_peaks(df, samples_per_peak):
+    from astropy.timeseries import LombScargle
+
+    out = []
+    for _, g in df.groupby("object_id", sort=False):
+        t = g["time"].to_numpy()
+        f, p = LombScargle(t, g["flux"], g["flux_err"]).autopower(
+            minimum_frequency=1 / (t.max() - t.min()), maximum_frequency=1.0,
+            samples_per_peak=samples_per_peak)
+        out.append(f[np.argmax(p)])
+    return np.array(out)
+
+
+def test_check_top_frequencies_student_answers():
+    """The exercise's recipe with astropy alone passes; astropy's default grid (5 samples per peak,
+    which the exercise text warns against) is too coarse for the 0.002 tolerance."""
+    df = data.load("dyson_spheres")
+    assert ds.checks.check_top_frequencies(_astropy_top_peaks(df, 50))
+    assert not ds.checks.check_top_frequencies(_astropy_top_peaks(df, 5))
+
+
 def test_check_frequency_means():
     ref = ds.checks._window_means()
     assert ds.checks.check_frequency_means(ref + 0.0005)
@@ -347,6 +389,11 @@ def test_check_frequency_means():
     wrong = ds.checks.check_frequency_means(top + 0.003)
     assert not wrong
     _no_reference(wrong, ref)
+    # The centre of each window instead of the posterior mean in it.
+    windows = ds.frequency_windows(data.load("dyson_spheres"))
+    centre = ds.checks.check_frequency_means(((windows["lower"] + windows["upper"]) / 2).to_numpy())
+    assert not centre
+    _no_reference(centre, ref)
 
 
 def test_check_frequency_intervals():
@@ -384,6 +431,24 @@ def test_check_window_mass():
     wrong = ds.checks.check_window_mass(np.clip(ref - 0.02, 0, 1))
     assert not wrong and "window probabilities" in wrong.message
     _no_reference(wrong, ref)
+    # The text's recipe on a coarser grid of its own passes; a flat prior on f instead of the
+    # log-uniform one the exercise asks for fails.
+    windows = ds.frequency_windows(df)
+    answers = {}
+    for prior in ("log-uniform", "flat"):
+        masses = []
+        for name, g in df.groupby("object_id", sort=False):
+            t = g["time"].to_numpy()
+            f = np.linspace(1 / (t.max() - t.min()), 1.0, 5000)
+            density = ds.frequency_posterior(t, g["flux"], g["flux_err"], f)
+            density = density / f if prior == "log-uniform" else density
+            inside = (f >= windows.loc[name, "lower"]) & (f <= windows.loc[name, "upper"])
+            masses.append(density[inside].sum() / density.sum())
+        answers[prior] = np.array(masses)
+    assert ds.checks.check_window_mass(answers["log-uniform"])
+    flat = ds.checks.check_window_mass(answers["flat"])
+    assert not flat
+    _no_reference(flat, ref)
 
 
 def test_check_top_peak_masses():
