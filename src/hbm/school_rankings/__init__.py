@@ -11,12 +11,17 @@
 * :mod:`~hbm.school_rankings.published`: :func:`bugs_summary`, :func:`compare_with_published`;
 * :mod:`~hbm.school_rankings.ranks`: :func:`school_ranks`, :func:`rank_draws`;
 * :mod:`~hbm.school_rankings.reference` and :mod:`~hbm.school_rankings.checks`: the stored
-  reference summaries and the self-checks that use them.
+  reference summaries and the self-checks that use them;
+* :mod:`~hbm.school_rankings.sampler_exercise`: the simulated pupils and reference posterior of
+  the "debug this sampler" exercise's check;
+* :mod:`~hbm.school_rankings.benchmark_results`: :func:`gibbs_benchmark`, the repository's
+  recorded Gibbs benchmark as a table.
 """
 
 from __future__ import annotations
 
 from hbm.school_rankings import checks
+from hbm.school_rankings.benchmark_results import gibbs_benchmark
 from hbm.school_rankings.design import (ALPHA_COLUMNS, BETA_COLUMNS, NODES, PRIOR_SD, WISHART_DF,
                                         validate_schools)
 from hbm.school_rankings.gibbs import SchoolsGibbs, mvn_from_precision, sample_gibbs, wishart_draw
@@ -36,5 +41,6 @@ def benchmark_model():
 
 __all__ = ["ALPHA_COLUMNS", "BETA_COLUMNS", "DEFAULT_PRIORS", "NODES", "PRIOR_SD", "SchoolsGibbs",
            "WISHART_DF", "add_alpha_draws", "benchmark_model", "bugs_summary", "build_bugs_model",
-           "build_lkj_model", "checks", "compare_with_published", "mvn_from_precision", "rank_draws",
-           "sample_gibbs", "school_ranks", "validate_schools", "wishart_draw"]
+           "build_lkj_model", "checks", "compare_with_published", "gibbs_benchmark",
+           "mvn_from_precision", "rank_draws", "sample_gibbs", "school_ranks", "validate_schools",
+           "wishart_draw"]

@@ -115,3 +115,106 @@ def check_slope_sd(sd_slope_wishart, sd_slope_lkj) -> CheckResult:
     ref = load_reference()["sd_slope_median"]
     return check_close("slope sd", [sd_slope_wishart, sd_slope_lkj], [ref["wishart"], ref["lkj"]],
                        rtol=0.1, what="between-school sds of the LRT slope (Wishart, LKJ)")
+
+
+SAMPLER_SWEEPS = 300
+"""Sweeps of each chain the debugging check runs; the first :data:`SAMPLER_WARMUP` are dropped."""
+
+SAMPLER_WARMUP = 60
+SAMPLER_CHAINS = 2
+
+SAMPLER_Z = 0.6
+"""Largest accepted difference of a posterior mean, in reference posterior sds, for the debugging
+check. Measured: a correct sampler stays within 0.25 on every seed tried; each classic bug alone
+moves some mean by 2 sds or more, or (an untuned step) the spread below."""
+
+SAMPLER_SD_FACTOR = 1.5
+"""Largest accepted factor between a chain's sd and the reference posterior sd (either way);
+a correct sampler stays within 1.35 on every seed tried, a stuck or over-dispersed chain does not."""
+
+
+def check_debugged_sampler(sampler, *, random_seed: int = 5050) -> CheckResult:
+    """Exercise ls-ex-debug: run the student's ``sampler(df, n_sweeps=..., random_seed=...)``
+    on a small simulated pupil table and compare it with the reference posterior of the correct
+    sampler on the same table.
+
+    The sampler must return a dict of the draws of every sweep: ``beta`` (n_sweeps, 8),
+    ``gamma`` (n_sweeps, 3), ``T`` (n_sweeps, 3, 3), ``theta`` and ``phi`` (n_sweeps,).
+    :data:`SAMPLER_CHAINS` chains of :data:`SAMPLER_SWEEPS` sweeps are run, the first
+    :data:`SAMPLER_WARMUP` of each dropped; the posterior means of the 13 nodes and of the
+    between-school sds ``sqrt(diag(T^-1))`` must be within :data:`SAMPLER_Z` reference
+    posterior sds, and each chain's sds within a factor :data:`SAMPLER_SD_FACTOR` of the
+    reference's. The message names the quantities that are off (never their values).
+    """
+    import warnings
+
+    import hbm
+    from hbm.school_rankings.sampler_exercise import QUANTITIES, exercise_data, exercise_reference, quantities
+
+    name = "debugged sampler"
+    if not callable(sampler):
+        return CheckResult(name, False, "pass the sampler function itself, e.g. check_debugged_sampler(schools_sampler)")
+    shapes = {"beta": (8,), "gamma": (3,), "T": (3, 3), "theta": (), "phi": ()}
+    n, kept = SAMPLER_SWEEPS, []
+    for chain in range(SAMPLER_CHAINS):
+        seed = hbm.seed(random_seed) + chain
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)
+                draws = sampler(exercise_data(), n_sweeps=n, random_seed=seed)
+        except Exception as err:  # the student's code: report any error, do not raise it
+            return CheckResult(name, False, f"the sampler raised {type(err).__name__}: {err}")
+        try:
+            draws = {k: np.asarray(draws[k], dtype=float) for k in shapes}
+        except (KeyError, TypeError, ValueError, IndexError):
+            return CheckResult(name, False, f"the sampler must return a dict with {list(shapes)} "
+                                            "holding arrays of numbers")
+        wrong = [f"{k} {v.shape}, expected {(n, *shapes[k])}" for k, v in draws.items() if v.shape != (n, *shapes[k])]
+        if wrong:
+            return CheckResult(name, False, "draws of the wrong shape: " + "; ".join(wrong))
+        if not all(np.all(np.isfinite(v)) for v in draws.values()):
+            return CheckResult(name, False, "the draws contain NaN or infinite values")
+        d = {k: v[SAMPLER_WARMUP:] for k, v in draws.items()}
+        with np.errstate(all="ignore"):
+            try:
+                q = quantities(d["beta"], d["gamma"], d["T"], d["theta"], d["phi"])
+            except np.linalg.LinAlgError:
+                q = np.full((n - SAMPLER_WARMUP, len(QUANTITIES)), np.nan)
+        if not np.all(np.isfinite(q)):
+            return CheckResult(name, False, "some draws of T are not positive definite")
+        kept.append(q)
+    ref = exercise_reference()
+    z = (np.concatenate(kept).mean(axis=0) - ref["mean"]) / ref["sd"]
+    off = [QUANTITIES[i] for i in np.flatnonzero(~(np.abs(z) <= SAMPLER_Z))]
+    if off:
+        return CheckResult(name, False, f"the posterior mean of {', '.join(off)} is off by more than {SAMPLER_Z:g} "
+                                        "posterior sd: look for the updates that feed it")
+    ratio = np.array([q.std(axis=0, ddof=1) for q in kept]) / ref["sd"]
+    bad = np.abs(np.log(ratio)) > np.log(SAMPLER_SD_FACTOR)
+    off = [QUANTITIES[i] for i in np.flatnonzero(bad.any(axis=0))]
+    if off:
+        return CheckResult(name, False, f"the spread of {', '.join(off)} within a chain is off by more than a factor "
+                                        f"{SAMPLER_SD_FACTOR:g} (too wide, too narrow or stuck)")
+    return CheckResult(name, True, f"{SAMPLER_CHAINS} chains of {n} sweeps agree with the reference posterior: "
+                                   f"16 means within {SAMPLER_Z:g} posterior sd, spreads within a factor "
+                                   f"{SAMPLER_SD_FACTOR:g}")
+
+
+_STATEMENTS = {"a": True, "b": False, "c": True, "d": False, "e": True, "f": False}
+
+
+def check_understanding(answers) -> CheckResult:
+    """Exercise ls-ex-summary: "check your understanding", a dict mapping each statement ``"a"``
+    to ``"f"`` to ``True`` (the statement is true) or ``False``. The message says how many are
+    judged wrongly, not which."""
+    name = "check your understanding"
+    keys = sorted(_STATEMENTS)
+    if not isinstance(answers, dict) or sorted(answers) != keys:
+        return CheckResult(name, False, f"give a dict with the keys {keys}, each True or False")
+    if not all(isinstance(v, (bool, np.bool_)) for v in answers.values()):
+        return CheckResult(name, False, "answer each statement with True or False")
+    wrong = sum(bool(answers[k]) != _STATEMENTS[k] for k in keys)
+    if wrong:
+        return CheckResult(name, False, f"{wrong} of the {len(keys)} statements judged wrongly; reread the "
+                                        "sections they are about")
+    return CheckResult(name, True, f"all {len(keys)} statements judged correctly")
