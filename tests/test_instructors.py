@@ -328,8 +328,6 @@ def test_the_templates_given_cells_read_only_what_they_define():
     assert student.scan(_template(), None, TEMPLATE.name).problems == []
 
 
-@pytest.mark.xfail(reason="hbm_book.student does not export the Coursework part (hbm.chapters.projects()) yet",
-                   strict=False)
 def test_the_student_edition_holds_the_template_as_it_is(tmp_path):
     student.export(tmp_path / "edition", glue_values={})
     exported = nbformat.read(tmp_path / "edition" / TEMPLATE.name, as_version=4)

@@ -79,10 +79,10 @@ def synthetic(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def book_edition(tmp_path_factory):
-    """The book's own chapters exported into a student edition."""
+    """The book's own chapters (and coursework templates) exported into a student edition."""
     out = tmp_path_factory.mktemp("student_book") / "student"
     found = student.export(out)
-    return student.book_chapters(ROOT), out, found
+    return student.book_chapters(ROOT) + student.coursework(ROOT), out, found
 
 
 EDITIONS = ["synthetic", "book_edition"]

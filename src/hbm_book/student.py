@@ -804,6 +804,16 @@ def build_glue(root: str | Path, stem: str) -> dict:
         return {}
 
 
+def coursework(root: str | Path = ROOT) -> list[tuple[Path, None]]:
+    """The coursework templates (``src/hbm/coursework.toml``, :func:`hbm.chapters.projects`), which
+    the edition holds as they are: they have no exercises or solutions and no chapter number."""
+    from hbm.chapters import projects
+
+    root = Path(root)
+    return [(root / "book" / f"{p.notebook}.ipynb", None)
+            for p in projects(root / "src" / "hbm" / "coursework.toml")]
+
+
 def export(out: str | Path, *, root: str | Path = ROOT, notebooks: list[tuple[Path, int | None]] | None = None,
            glue_values: dict[str, dict] | None = None) -> Edition:
     """Write the student edition into ``out`` (which is replaced).
@@ -816,7 +826,8 @@ def export(out: str | Path, *, root: str | Path = ROOT, notebooks: list[tuple[Pa
         The repository root whose ``src/hbm``, ``data/``, ``requirements.txt``
         and (unless ``notebooks`` is given) ``_toc.yml`` are used.
     notebooks : list of (path, chapter number), optional
-        The notebooks to export; by default the chapters (:func:`book_chapters`).
+        The notebooks to export; by default the chapters (:func:`book_chapters`) and the
+        coursework templates (:func:`coursework`).
     glue_values : dict, optional
         Notebook stem -> glued values; by default those of the last build (:func:`build_glue`).
 
@@ -828,7 +839,7 @@ def export(out: str | Path, *, root: str | Path = ROOT, notebooks: list[tuple[Pa
         behind every code stub.
     """
     root, out = Path(root), Path(out)
-    chapters = book_chapters(root) if notebooks is None else [(Path(p), c) for p, c in notebooks]
+    chapters = book_chapters(root) + coursework(root) if notebooks is None else [(Path(p), c) for p, c in notebooks]
     if not chapters:
         raise ValueError("no chapter notebooks to export")
     if out.resolve() in {root.resolve(), (root / "book").resolve()} or root.resolve().is_relative_to(out.resolve()):
