@@ -185,7 +185,7 @@ def _cepheids() -> list[Fit]:
     def clusters():
         return ceph.build_cluster_model(ceph.validate_clusters(hbm.data.load("gaia_clusters")))
 
-    wide = {"target_accept": 0.95, "draws": 1500}
+    wide = {"target_accept": 0.99, "draws": 2000}
     fits = [Fit("ceph_few", "04_cepheids", "partial pooling, four hosts",
                 {"seed": 401, "target_accept": 0.99},
                 leavitt("partial", ["N4258", "M101", "N4424", "N5917"]))]
