@@ -168,7 +168,7 @@ def _dyson_spheres() -> list[Fit]:
         Fit("ds_partial", "03_dyson_spheres", "sinusoid population, frequency windows",
             {"seed": 20313, "target_accept": 0.99, "draws": 2000}, model("partial"), check=no_phase),
         Fit("ds_none", "03_dyson_spheres", "independent objects, frequency windows",
-            {"seed": 20314, "target_accept": 0.95}, model("none"), check=no_phase),
+            {"seed": 20314, "target_accept": 0.95, "draws": 2000}, model("none"), check=no_phase),
         Fit("ds_grid", "03_dyson_spheres", "population of log-frequencies on the grid",
             {"seed": 20315, "target_accept": 0.95}, grid),
     ]
