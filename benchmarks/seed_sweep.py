@@ -166,9 +166,9 @@ def _dyson_spheres() -> list[Fit]:
     no_phase = {"var_names": ["~phase"]}
     return [
         Fit("ds_partial", "03_dyson_spheres", "sinusoid population, frequency windows",
-            {"seed": 20313, "target_accept": 0.95}, model("partial"), check=no_phase),
+            {"seed": 20313, "target_accept": 0.99, "draws": 2000}, model("partial"), check=no_phase),
         Fit("ds_none", "03_dyson_spheres", "independent objects, frequency windows",
-            {"seed": 20314, "target_accept": 0.95}, model("none"), check=no_phase),
+            {"seed": 20314, "target_accept": 0.95, "draws": 2000}, model("none"), check=no_phase),
         Fit("ds_grid", "03_dyson_spheres", "population of log-frequencies on the grid",
             {"seed": 20315, "target_accept": 0.95}, grid),
     ]
@@ -185,7 +185,7 @@ def _cepheids() -> list[Fit]:
     def clusters():
         return ceph.build_cluster_model(ceph.validate_clusters(hbm.data.load("gaia_clusters")))
 
-    wide = {"target_accept": 0.95, "draws": 1500}
+    wide = {"target_accept": 0.99, "draws": 2000}
     fits = [Fit("ceph_few", "04_cepheids", "partial pooling, four hosts",
                 {"seed": 401, "target_accept": 0.99},
                 leavitt("partial", ["N4258", "M101", "N4424", "N5917"]))]

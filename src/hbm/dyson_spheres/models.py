@@ -52,12 +52,14 @@ GRID_PRIORS: dict[str, dict] = {k: DEFAULT_PRIORS[k] for k in ("mu_log_frequency
 POOLING = ("partial", "none")
 
 
-def _least_squares_start(df: pd.DataFrame, objects: list[str], frequency: np.ndarray) -> dict[str, np.ndarray]:
-    """Weighted least-squares sinusoid of each object at a given frequency: the sampler's starting point."""
+def _least_squares_start(df: pd.DataFrame, objects: list[str], frequency: np.ndarray,
+                         t_ref: np.ndarray) -> dict[str, np.ndarray]:
+    """Weighted least-squares sinusoid of each object at a given frequency, with the phase taken at
+    the object's reference time ``t_ref``: the sampler's starting point."""
     median_flux, amp_xy = [], []
-    for name, f in zip(objects, frequency):
+    for name, f, t0 in zip(objects, frequency, t_ref):
         g = df[df["object_id"] == name]
-        t, y, w = g["time"].to_numpy(), g["flux"].to_numpy(), 1 / g["flux_err"].to_numpy()
+        t, y, w = g["time"].to_numpy() - t0, g["flux"].to_numpy(), 1 / g["flux_err"].to_numpy()
         X = np.column_stack([np.ones_like(t), np.sin(2 * np.pi * f * t), np.cos(2 * np.pi * f * t)])
         (a, b, c), *_ = np.linalg.lstsq(X * w[:, None], y * w, rcond=None)
         median_flux.append(abs(float(np.median(y))) or 1.0)
@@ -101,13 +103,14 @@ def build_model(
         Coordinates ``object``, ``obs`` (the rows of ``df``), ``xy`` and, when
         pooled, ``param``. Free variables: ``log_mean_flux``, ``frequency``
         (bounded to the window), ``rel_amplitude_xy`` (the vector
-        ``(r cos phi, r sin phi)``, whose length is the relative amplitude and
-        whose angle is the phase, so the phase has no artificial boundary; its
-        components are flat on ``(-1, 1)``) and, when pooled,
+        ``(r cos psi, r sin psi)``, whose length is the relative amplitude and
+        whose angle ``psi`` is the phase at the object's mean observation time,
+        so the phase has no artificial boundary; its components are flat on
+        ``(-1, 1)``) and, when pooled,
         ``mu_log_rel_amplitude``, ``mu_log_frequency``, ``sigma_log_rel_amplitude``,
         ``sigma_log_frequency`` and ``rho_unit`` (``(1 + rho) / 2``).
         Deterministics: ``mean_flux``, ``rel_amplitude``, ``amplitude``,
-        ``phase`` (in ``(-pi, pi]``) and, when pooled, ``mu``, ``sigma`` (dims ``param``)
+        ``phase`` (at ``t = 0``, in ``(-pi, pi]``) and, when pooled, ``mu``, ``sigma`` (dims ``param``)
         and ``rho``. Observed: ``flux``.
 
     Notes
@@ -123,6 +126,16 @@ def build_model(
     uniform on the circle. The sampler starts from the weighted least-squares
     sinusoid at the periodogram peak (``frequency`` and ``rel_amplitude_xy``
     carry it as ``initval``).
+
+    The amplitude vector carries the phase at each object's mean observation time
+    ``t_k``, ``psi_k = phi_k + 2 pi f_k t_k``, not at ``t = 0``: the observations lie some
+    twenty days from ``t = 0``, where a change of frequency turns the phase at ``t = 0``
+    by ``2 pi t df`` and the posterior of ``(f, x, y)`` is a strongly curved banana (a
+    rotation of the vector with ``f``), on whose rim NUTS diverged on some seeds. At the
+    middle of the data frequency and phase are nearly uncorrelated. The model is the same:
+    the phase is uniform on the circle, so shifting it by ``2 pi f t_k`` changes no
+    density (the box ``(-1, 1)**2`` and its rotation agree for every relative amplitude
+    below 1); ``phase`` is reported at ``t = 0`` as before.
     """
     if pooling not in POOLING:
         raise ValueError(f"pooling must be one of {POOLING} for the sinusoid model, got {pooling!r}")
@@ -143,9 +156,11 @@ def build_model(
         raise ValueError("each frequency window needs 0 < lower < upper")
 
     idx = pd.Index(objects).get_indexer(df["object_id"])
-    t = df["time"].to_numpy()
+    # each object's phase is sampled at its mean observation time (see Notes)
+    t_ref = df.groupby("object_id", sort=False)["time"].mean().loc[objects].to_numpy(dtype=float)
+    t = df["time"].to_numpy() - t_ref[idx]
     peak = windows.loc[objects, "peak"].to_numpy(dtype=float) if "peak" in windows else (lower + upper) / 2
-    start = _least_squares_start(df, objects, np.clip(peak, lower, upper))
+    start = _least_squares_start(df, objects, np.clip(peak, lower, upper), t_ref)
     coords = {"object": objects, "obs": np.arange(len(df)), "xy": ["x", "y"]}
     if pooling == "partial":
         coords["param"] = ["log_rel_amplitude", "log_frequency"]
@@ -189,10 +204,13 @@ def build_model(
 
         m = pm.Deterministic("mean_flux", pt.exp(log_m), dims="object")
         pm.Deterministic("amplitude", m * r, dims="object")
-        pm.Deterministic("phase", pt.arctan2(amp_xy[:, 1], amp_xy[:, 0]), dims="object")
+        # phase at t = 0: the angle of the vector, psi, turned back by 2 pi f t_ref, in (-pi, pi]
+        psi = pt.arctan2(amp_xy[:, 1], amp_xy[:, 0])
+        turn = psi - 2 * np.pi * freq * t_ref
+        pm.Deterministic("phase", pt.arctan2(pt.sin(turn), pt.cos(turn)), dims="object")
 
-        arg = 2 * np.pi * freq[idx] * t
-        # r sin(2 pi f t + phi) = r cos(phi) sin(2 pi f t) + r sin(phi) cos(2 pi f t)
+        arg = 2 * np.pi * freq[idx] * t  # t: time since the object's reference time
+        # r sin(2 pi f t + psi) = r cos(psi) sin(2 pi f t) + r sin(psi) cos(2 pi f t)
         wave = amp_xy[idx, 0] * pt.sin(arg) + amp_xy[idx, 1] * pt.cos(arg)
         pm.Normal("flux", mu=m[idx] * (1 + wave), sigma=df["flux_err"].to_numpy(),
                   observed=df["flux"].to_numpy(), dims="obs")
