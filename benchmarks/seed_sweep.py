@@ -145,8 +145,9 @@ def _five_districts() -> list[Fit]:
     ]
     for name in ("wide", "heavy-tailed"):
         fits.append(Fit(f"fd_prior_{name.replace('-', '_')}", "02_five_districts",
-                        f"partial pooling, {name} priors", {"seed": 2025, "target_accept": 0.995},
-                        model(pooling="partial", priors=fd.PRIOR_SETS[name]), check=hyper))
+                        f"partial pooling, {name} priors, lines integrated out",
+                        {"seed": 2025, "target_accept": 0.95},
+                        model(pooling="partial", marginal=True, priors=fd.PRIOR_SETS[name]), check=hyper))
     return fits
 
 
@@ -178,17 +179,17 @@ def _cepheids() -> list[Fit]:
     import hbm
     from hbm import cepheids as ceph
 
-    def leavitt(pooling, hosts=None):
+    def leavitt(pooling, hosts=None, **kw):
         return lambda: ceph.build_leavitt_model(
-            ceph.validate_cepheids(hbm.data.load("cepheids"), hosts), pooling=pooling)
+            ceph.validate_cepheids(hbm.data.load("cepheids"), hosts), pooling=pooling, **kw)
 
     def clusters():
         return ceph.build_cluster_model(ceph.validate_clusters(hbm.data.load("gaia_clusters")))
 
     wide = {"target_accept": 0.99, "draws": 2000}
-    fits = [Fit("ceph_few", "04_cepheids", "partial pooling, four hosts",
-                {"seed": 401, "target_accept": 0.99},
-                leavitt("partial", ["N4258", "M101", "N4424", "N5917"]))]
+    fits = [Fit("ceph_few", "04_cepheids", "partial pooling, four hosts, slopes integrated out",
+                {"seed": 401, "target_accept": 0.95, "draws": 2000},
+                leavitt("partial", ["N4258", "M101", "N4424", "N5917"], marginal=True))]
     for pooling, seed, label in [("complete", 402, "complete"), ("none", 403, "no"),
                                  ("partial", 404, "partial")]:
         fits.append(Fit(f"ceph_{pooling}", "04_cepheids", f"Leavitt law, {label} pooling",

@@ -167,6 +167,74 @@ def test_builder_rejects_missing_columns(prepared):
         cepheids.build_leavitt_model(prepared.drop(columns="sigma_W"))
 
 
+def _small_cepheid_table(seed=4):
+    """Three hosts of 6, 9 and 4 Cepheids (small enough for dense linear algebra)."""
+    rng = np.random.default_rng(seed)
+    rows = [pd.DataFrame({"host": h, "log_p": rng.uniform(0.4, 1.6, n), "metal": rng.normal(0, 0.1, n),
+                          "sigma_W": rng.uniform(0.05, 0.3, n), "m_W": rng.normal(25, 1, n)})
+            for h, n in [("N4258", 6), ("A", 9), ("B", 4)]]
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_marginal_model_is_the_exact_marginal_and_conditional():
+    """marginal=True: its likelihood term is log N(m_W; mean, D + Z S Z^T) with the slopes and
+    slope_pop integrated out (S = tau^2 I + s0^2 11^T), and slope_pop, slope are the exact
+    conditional posterior: their mean at u = 0, and covariance (linear in u) as dense algebra."""
+    from scipy import stats
+
+    table = _small_cepheid_table()
+    model = cepheids.build_leavitt_model(table, pooling="partial", marginal=True)
+    assert {v.name for v in model.free_RVs} == {"level", "slope_sd", "gamma", "sigma_int", "slope_pop_u",
+                                                 "slope_u", "mu_anchor"}
+    prior = cepheids.DEFAULT_PRIORS["slope_pop"]
+    m0, s0 = prior["mu"], prior["sigma"]
+    level, tau, gamma, sigma_int = np.array([25.1, 24.7, 25.3]), 0.3, 0.2, 0.12
+    hosts = ["N4258", "A", "B"]
+    idx = pd.Categorical(table["host"], categories=hosts).codes
+    centre = table.groupby("host", sort=False)[["log_p", "metal"]].transform("mean")
+    x, dz = (table["log_p"] - centre["log_p"]).to_numpy(), (table["metal"] - centre["metal"]).to_numpy()
+    Z = np.zeros((len(table), 3))
+    Z[np.arange(len(table)), idx] = x
+    # the coefficients c = (slope_pop, slopes): prior mean and covariance, design matrix
+    prior_mean, prior_cov = np.full(4, m0), np.full((4, 4), s0**2) + np.diag([0, tau**2, tau**2, tau**2])
+    design = np.column_stack([np.zeros(len(table)), Z])
+    D = np.diag(table["sigma_W"].to_numpy() ** 2 + sigma_int**2)
+    base = level[idx] + gamma * dz
+    expected = stats.multivariate_normal(base + design @ prior_mean, D + design @ prior_cov @ design.T
+                                         ).logpdf(table["m_W"])
+    point = model.initial_point()
+    point.update({"level": level, "slope_sd_log__": np.log(tau), "gamma": gamma,
+                  "sigma_int_log__": np.log(sigma_int)})
+    potential = model.compile_fn(model.logp(vars=model.potentials), inputs=model.value_vars,
+                                 on_unused_input="ignore")
+    assert float(potential(point)) == pytest.approx(expected, rel=1e-9)
+    # the exact conditional posterior of c, and the model's draws as a (linear) function of u
+    precision = np.linalg.inv(prior_cov) + design.T @ np.linalg.solve(D, design)
+    cov = np.linalg.inv(precision)
+    mean = cov @ (np.linalg.solve(prior_cov, prior_mean) + design.T @ np.linalg.solve(D, table["m_W"] - base))
+    draws = model.compile_fn(model.replace_rvs_by_values([model["slope_pop"], model["slope"]]),
+                             inputs=model.value_vars, on_unused_input="ignore")
+
+    def coefficients(u):
+        point.update({"slope_pop_u": u[0], "slope_u": u[1:]})
+        pop, slopes = draws(point)
+        return np.concatenate([[pop], slopes])
+
+    at_zero = coefficients(np.zeros(4))
+    np.testing.assert_allclose(at_zero, mean, rtol=1e-9)
+    J = np.column_stack([coefficients(e) - at_zero for e in np.eye(4)])
+    np.testing.assert_allclose(J @ J.T, cov, rtol=1e-7, atol=1e-12)
+
+
+def test_marginal_model_needs_partial_pooling_and_a_normal_slope_pop_prior():
+    table = _small_cepheid_table()
+    with pytest.raises(ValueError, match="marginal=True integrates out partially pooled slopes"):
+        cepheids.build_leavitt_model(table, pooling="none", marginal=True)
+    with pytest.raises(ValueError, match="needs a Normal prior"):
+        cepheids.build_leavitt_model(table, marginal=True,
+                                     priors={"slope_pop": {"dist": "StudentT", "nu": 3, "mu": -3, "sigma": 2}})
+
+
 def test_benchmark_model():
     model, description = cepheids.benchmark_model()
     assert isinstance(model, pm.Model) and "partially pooled" in description

@@ -68,6 +68,53 @@ def test_parameterisations_differ_and_bad_options_are_refused(df):
         fd.quadrature_loo(df, pooling="pooled")
 
 
+def test_marginal_model_is_the_exact_marginal_and_conditional(write_csv):
+    """marginal=True: the likelihood term is log N(y; X m, V + X P X^T) with every district's line
+    integrated out, and alpha, beta are the lines' exact conditional posterior (mean at u = 0,
+    covariance from the linear map u -> lines), on a table with a one-school district and a
+    district without schools."""
+    from scipy import stats
+
+    table = data.load("five_districts", write_csv(STUDENT_CSV))
+    districts = ["North", "South", "West", "East"]
+    model = fd.build_model(table, marginal=True, districts=districts, priors=fd.PRIOR_SETS["wide"])
+    assert {v.name for v in model.free_RVs} == {"mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta",
+                                                 "sigma_school", "alpha_u", "beta_u"}
+    assert model.named_vars_to_dims["beta_school"] == ("school",)
+    mu, sd, sigma_school = np.array([1.5, 0.3]), np.array([2.0, 0.2]), 1.3
+    idx = pd.Index(districts).get_indexer(table["district"])
+    n, k = len(table), len(districts)
+    X = np.zeros((n, 2 * k))  # columns: the k intercepts, then the k slopes
+    X[np.arange(n), idx] = 1.0
+    X[np.arange(n), k + idx] = table["hours_studied"]
+    prior_mean, prior_cov = np.repeat(mu, k), np.diag(np.repeat(sd**2, k))
+    V = np.diag(table["score_change_err"] ** 2 + sigma_school**2)
+    y = table["score_change"].to_numpy()
+    expected = stats.multivariate_normal(X @ prior_mean, V + X @ prior_cov @ X.T).logpdf(y)
+    point = model.initial_point()
+    point.update({"mu_alpha": mu[0], "mu_beta": mu[1], "sigma_alpha_log__": np.log(sd[0]),
+                  "sigma_beta_log__": np.log(sd[1]), "sigma_school_log__": np.log(sigma_school)})
+    potential = model.compile_fn(model.logp(vars=model.potentials), inputs=model.value_vars,
+                                 on_unused_input="ignore")
+    assert float(potential(point)) == pytest.approx(expected, rel=1e-9)
+    precision = np.linalg.inv(prior_cov) + X.T @ np.linalg.solve(V, X)
+    cov = np.linalg.inv(precision)
+    mean = cov @ (np.linalg.solve(prior_cov, prior_mean) + X.T @ np.linalg.solve(V, y))
+    lines = model.compile_fn(model.replace_rvs_by_values([model["alpha"], model["beta"]]),
+                             inputs=model.value_vars, on_unused_input="ignore")
+
+    def draw(u):
+        point.update({"alpha_u": u[:k], "beta_u": u[k:]})
+        return np.concatenate(lines(point))
+
+    at_zero = draw(np.zeros(2 * k))
+    np.testing.assert_allclose(at_zero, mean, rtol=1e-9, atol=1e-12)
+    J = np.column_stack([draw(e) - at_zero for e in np.eye(2 * k)])
+    np.testing.assert_allclose(J @ J.T, cov, rtol=1e-7, atol=1e-12)
+    with pytest.raises(ValueError, match="marginal=True integrates out partially pooled lines"):
+        fd.build_model(table, pooling="none", marginal=True)
+
+
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_builders_on_a_student_csv(write_csv, name):
     df = data.load("five_districts", write_csv(STUDENT_CSV, "mine.csv"))

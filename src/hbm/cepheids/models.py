@@ -176,6 +176,7 @@ def build_leavitt_model(
     *,
     pooling: str = "partial",
     centred: bool = False,
+    marginal: bool = False,
     metallicity: bool = True,
     anchor: str = ANCHOR,
     priors: Mapping[str, Prior] | None = None,
@@ -193,6 +194,19 @@ def build_leavitt_model(
         With ``pooling="partial"``, write ``slope ~ Normal(slope_pop, slope_sd)``
         (centred) rather than ``slope = slope_pop + slope_sd * slope_z`` with
         ``slope_z ~ Normal(0, 1)`` (non-centred).
+    marginal : bool, default False
+        With ``pooling="partial"``, integrate the slopes and ``slope_pop`` out of the
+        likelihood exactly (given the levels, ``gamma`` and the two scales they are
+        Gaussian), and draw them from their exact conditional posterior through standard
+        normals that the data do not touch: ``slope_pop = E[. | rest] + sd[. | rest] *
+        slope_pop_u`` and likewise ``slope`` with ``slope_u`` (dims ``host``). The
+        posterior of every variable is the same as without it; the sampler no longer meets
+        the funnel of ``slope_pop`` and the precisely measured hosts' slopes, whose spread
+        given ``slope_sd`` shrinks from about ``slope_sd / sqrt(hosts)`` to the slope errors
+        of the best hosts as ``slope_sd`` goes to zero. Needs a Normal ``slope_pop`` prior.
+        The likelihood is then a ``pm.Potential`` (``m_W_marginal``): no observed ``m_W``,
+        so no pointwise log-likelihood or posterior predictive from this model. Ignores
+        ``centred``.
     metallicity : bool, default True
         Include the term ``gamma * [O/H]`` (mag per dex).
     anchor : str, default "N4258"
@@ -220,6 +234,8 @@ def build_leavitt_model(
     """
     if pooling not in POOLING:
         raise ValueError(f"pooling must be one of {POOLING}, got {pooling!r}")
+    if marginal and pooling != "partial":
+        raise ValueError(f"marginal=True integrates out partially pooled slopes; pooling is {pooling!r}")
     p = resolve(priors)
     clean, hosts = model_inputs(data, anchor=anchor)
     host_idx = clean["host"].cat.codes.to_numpy()
@@ -236,6 +252,11 @@ def build_leavitt_model(
         # Sampled at each host's own mean log-period and metallicity, where
         # the intercept and the slope are uncorrelated; zp is derived.
         level = prior_rv("level", p["level"], dims="host")
+        if marginal:
+            return _marginal_slopes(model, p, level, idx, log_p - log_p_centre[idx],
+                                    metal - metal_centre[idx], log_p_centre, metal_centre,
+                                    sigma_w, clean["m_W"].to_numpy(), hosts.index(anchor),
+                                    metallicity)
         if pooling == "complete":
             slope = prior_rv("slope", p["slope"])
             slope_i = slope
@@ -262,7 +283,69 @@ def build_leavitt_model(
         pm.Normal("m_W", mu=mean, sigma=pt.sqrt(sigma_w**2 + sigma_int**2),
                   observed=clean["m_W"].to_numpy(), dims="cepheid")
 
-        mu_anchor = prior_rv("mu_anchor", p["mu_anchor"])
-        m_w = pm.Deterministic("M_W", zp[hosts.index(anchor)] - mu_anchor)
-        pm.Deterministic("mu", zp - m_w, dims="host")
+        _distances(p, zp, hosts.index(anchor))
+    return model
+
+
+def _distances(p: dict, zp, anchor: int) -> None:
+    """``mu_anchor``, ``M_W`` and ``mu`` from the zero points (inside the model context)."""
+    mu_anchor = prior_rv("mu_anchor", p["mu_anchor"])
+    m_w = pm.Deterministic("M_W", zp[anchor] - mu_anchor)
+    pm.Deterministic("mu", zp - m_w, dims="host")
+
+
+def _marginal_slopes(model, p, level, idx, x, dz, log_p_centre, metal_centre, sigma_w, m_w,
+                     anchor, metallicity) -> pm.Model:
+    """The partially pooled model with the slopes and ``slope_pop`` integrated out (``marginal=True``).
+
+    Per host, with ``d = sigma_W**2 + sigma_int**2``, the residuals ``r`` from the host's level
+    (and metallicity term) and ``S_ab = sum a b / d``, the likelihood of the host's slope ``b``
+    is ``Normal(bhat; b, sqrt(v))`` with ``bhat = S_xr / S_xx`` and ``v = 1 / S_xx``, times
+    ``exp(-(S_rr - S_xr**2 / S_xx) / 2)``. With ``b ~ Normal(slope_pop, t)``, ``t = slope_sd**2``,
+    and ``slope_pop ~ Normal(m0, s0)``, the ``bhat`` are jointly Normal with mean ``m0`` and
+    covariance ``diag(v + t) + s0**2`` (Sherman-Morrison). Given the rest, ``slope_pop`` is
+    Normal with precision ``1/s0**2 + sum w`` (``w = 1 / (v + t)``) and each ``b`` Normal with
+    mean ``(slope_pop v + bhat t) / (v + t)`` and variance ``v t / (v + t)``: the eight-schools
+    algebra, host by host.
+    """
+    if p["slope_pop"]["dist"] != "Normal":
+        raise ValueError("marginal=True integrates slope_pop out and needs a Normal prior for it, "
+                         f"got {p['slope_pop']['dist']}")
+    m0, s0 = p["slope_pop"]["mu"], p["slope_pop"]["sigma"]
+    k = len(model.coords["host"])
+    with model:
+        slope_sd = prior_rv("slope_sd", p["slope_sd"])
+        mean = level[idx]
+        if metallicity:
+            gamma = prior_rv("gamma", p["gamma"])
+            mean = mean + gamma * dz
+        sigma_int = prior_rv("sigma_int", p["sigma_int"])
+        d = sigma_w**2 + sigma_int**2
+        r = m_w - mean
+
+        def per_host(v):
+            return pt.inc_subtensor(pt.zeros(k)[idx], v)
+
+        s_xx, s_xr, s_rr = per_host(x**2 / d), per_host(x * r / d), per_host(r**2 / d)
+        b_hat, v, t = s_xr / s_xx, 1.0 / s_xx, slope_sd**2
+        w = 1.0 / (v + t)
+        e = b_hat - m0
+        sum_w = pt.sum(w)
+        log_lik = -0.5 * (pt.sum(s_rr - s_xr**2 / s_xx + pt.log(s_xx)) + pt.sum(pt.log(d))
+                          + (x.shape[0] - k) * np.log(2 * np.pi))
+        log_bhat = -0.5 * (pt.sum(w * e**2) - s0**2 * pt.sum(w * e) ** 2 / (1 + s0**2 * sum_w)
+                           + pt.sum(pt.log(v + t)) + pt.log(1 + s0**2 * sum_w) + k * np.log(2 * np.pi))
+        pm.Potential("m_W_marginal", log_lik + log_bhat)
+        pop_precision = s0**-2 + sum_w
+        slope_pop_u = pm.Normal("slope_pop_u", 0.0, 1.0)
+        slope_pop = pm.Deterministic("slope_pop", (m0 / s0**2 + pt.sum(w * b_hat)) / pop_precision
+                                     + slope_pop_u / pt.sqrt(pop_precision))
+        slope_u = pm.Normal("slope_u", 0.0, 1.0, dims="host")
+        slope = pm.Deterministic("slope", (slope_pop * v + b_hat * t) * w
+                                 + pt.sqrt(v * t * w) * slope_u, dims="host")
+        zp = level - slope * log_p_centre
+        if metallicity:
+            zp = zp - gamma * metal_centre
+        zp = pm.Deterministic("zp", zp, dims="host")
+        _distances(p, zp, anchor)
     return model

@@ -132,7 +132,7 @@ def validate_pooling(pooling: str) -> str:
 
 
 def build_model(df: pd.DataFrame, *, pooling: str = "partial", centred: bool = False,
-                priors: Mapping[str, Prior] | None = None,
+                marginal: bool = False, priors: Mapping[str, Prior] | None = None,
                 districts: Sequence[str] | None = None) -> pm.Model:
     """Regression of score change on hours studied with complete, no or partial pooling.
 
@@ -153,6 +153,18 @@ def build_model(df: pd.DataFrame, *, pooling: str = "partial", centred: bool = F
     centred : bool, default False
         The parameterisation of the partially pooled model (the other two have no
         hyper-parameters, so nothing to centre: the flag is ignored there).
+    marginal : bool, default False
+        With ``pooling="partial"``: integrate the district lines out of the likelihood exactly
+        (given the five scale and location parameters each district's ``(alpha_d, beta_d)`` is
+        bivariate Gaussian, the algebra of :func:`quadrature_posterior`), so the sampler explores
+        only ``mu_alpha``, ``sigma_alpha``, ``mu_beta``, ``sigma_beta`` and ``sigma_school``, and
+        draw the lines from their exact conditional posterior through standard normals
+        ``alpha_u``, ``beta_u`` (dims ``district``) that the data do not touch. The posterior is
+        the same; neither the funnel at small ``sigma_beta`` (centred) nor the inverted one at
+        large ``sigma_beta`` (non-centred, where the data pin ``mu_beta + sigma_beta * beta_z``)
+        is left. The likelihood is a ``pm.Potential`` (``score_change_marginal``), so this model
+        has no observed ``score_change``, pointwise log-likelihood or posterior predictive.
+        Ignores ``centred``.
     priors : mapping, optional
         Overrides of :data:`DEFAULT_PRIORS`, e.g. ``{"sigma_beta": {"dist": "HalfCauchy",
         "beta": 0.1}}``. Without partial pooling ``alpha`` takes the ``mu_alpha`` prior and
@@ -174,6 +186,8 @@ def build_model(df: pd.DataFrame, *, pooling: str = "partial", centred: bool = F
     validate_pooling(pooling)
     if not isinstance(centred, bool):
         raise ValueError(f"centred must be True or False, got {centred!r}")
+    if marginal and pooling != "partial":
+        raise ValueError(f"marginal=True integrates out partially pooled lines; pooling is {pooling!r}")
     df, c, index = district_index(df, districts)
     p = resolve_priors(DEFAULT_PRIORS, priors)
     with pm.Model(coords=c) as model:
@@ -183,6 +197,9 @@ def build_model(df: pd.DataFrame, *, pooling: str = "partial", centred: bool = F
             population = {name: prior_rv(name, p[name])
                           for name in ("mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta")}
             sigma_school = prior_rv("sigma_school", p["sigma_school"])
+            if marginal:
+                _marginal_lines(model, population, sigma_school, df, index)
+                return model
             alpha, beta = _population_lines(population, centred)
         else:
             alpha = prior_rv("alpha", p["mu_alpha"], dims=dims)
@@ -211,9 +228,56 @@ def _population_lines(population: dict, centred: bool):
     else:
         alpha_z = pm.Normal("alpha_z", 0.0, 1.0, dims="district")
         beta_z = pm.Normal("beta_z", 0.0, 1.0, dims="district")
-        alpha = pm.Deterministic("alpha", mu_alpha + sigma_alpha * alpha_z, dims="district")
+        pm.Deterministic("alpha", mu_alpha + sigma_alpha * alpha_z, dims="district")
         beta = pm.Deterministic("beta", mu_beta + sigma_beta * beta_z, dims="district")
     return alpha, beta
+
+
+def _marginal_lines(model: pm.Model, population: dict, sigma_school, df: pd.DataFrame,
+                    index: np.ndarray) -> None:
+    """The likelihood with each district's line integrated out, and the lines' exact draws.
+
+    Per district, with weights ``w = 1 / (s**2 + sigma_school**2)``, data precision ``H`` (the
+    weighted sums of ``1, x, x**2``) and ``h`` (of ``y, x y``), prior mean ``m`` and precision
+    ``P^-1 = diag(sigma_alpha, sigma_beta)**-2``: the line's conditional posterior has precision
+    ``A = P^-1 + H`` and mean ``A^-1 b``, ``b = P^-1 m + h``, and ``-2 log p(y_d)`` is ``n log 2 pi
+    + sum log(1 / w) + sum w y**2 + m' P^-1 m - b' A^-1 b + log |P| + log |A|``.
+    """
+    import pytensor.tensor as pt
+
+    k = len(model.coords["district"])
+    x, y = df["hours_studied"].to_numpy(), df["score_change"].to_numpy()
+    with model:
+        idx = model["district_idx"]
+        hours = pm.Data("hours", x, dims="school")
+        err = pm.Data("score_change_err", df["score_change_err"].to_numpy(), dims="school")
+        w = 1.0 / (err**2 + sigma_school**2)
+
+        def per_district(v):
+            return pt.inc_subtensor(pt.zeros(k)[idx], v)
+
+        h11, h12, h22 = per_district(w), per_district(w * hours), per_district(w * hours**2)
+        h1, h2 = per_district(w * y), per_district(w * hours * y)
+        q1, q2 = population["sigma_alpha"] ** -2, population["sigma_beta"] ** -2
+        m1, m2 = population["mu_alpha"], population["mu_beta"]
+        a11, a12, a22 = q1 + h11, h12, q2 + h22
+        b1, b2 = q1 * m1 + h1, q2 * m2 + h2
+        det = a11 * a22 - a12**2
+        pm.Potential("score_change_marginal", -0.5 * (
+            len(y) * np.log(2 * np.pi) - pt.sum(pt.log(w)) + pt.sum(w * y**2)
+            + pt.sum(q1 * m1**2 + q2 * m2**2 - (a22 * b1**2 - 2 * a12 * b1 * b2 + a11 * b2**2) / det)
+            - k * pt.log(q1 * q2) + pt.sum(pt.log(det))))
+        # the draws: mean A^-1 b plus L^-T u, with A = L L^T (2 x 2 Cholesky by hand)
+        alpha_u = pm.Normal("alpha_u", 0.0, 1.0, dims="district")
+        beta_u = pm.Normal("beta_u", 0.0, 1.0, dims="district")
+        l11 = pt.sqrt(a11)
+        l21 = a12 / l11
+        l22 = pt.sqrt(a22 - l21**2)
+        z2 = beta_u / l22
+        pm.Deterministic("alpha", (a22 * b1 - a12 * b2) / det + (alpha_u - l21 * z2) / l11,
+                                 dims="district")
+        beta = pm.Deterministic("beta", (a11 * b2 - a12 * b1) / det + z2, dims="district")
+        pm.Deterministic("beta_school", beta[idx], dims="school")
 
 
 def school_slopes(idata, df: pd.DataFrame, *, var_name: str = "beta") -> pd.DataFrame:
