@@ -228,7 +228,7 @@ def _population_lines(population: dict, centred: bool):
     else:
         alpha_z = pm.Normal("alpha_z", 0.0, 1.0, dims="district")
         beta_z = pm.Normal("beta_z", 0.0, 1.0, dims="district")
-        pm.Deterministic("alpha", mu_alpha + sigma_alpha * alpha_z, dims="district")
+        alpha = pm.Deterministic("alpha", mu_alpha + sigma_alpha * alpha_z, dims="district")
         beta = pm.Deterministic("beta", mu_beta + sigma_beta * beta_z, dims="district")
     return alpha, beta
 
@@ -275,7 +275,7 @@ def _marginal_lines(model: pm.Model, population: dict, sigma_school, df: pd.Data
         l22 = pt.sqrt(a22 - l21**2)
         z2 = beta_u / l22
         pm.Deterministic("alpha", (a22 * b1 - a12 * b2) / det + (alpha_u - l21 * z2) / l11,
-                                 dims="district")
+                         dims="district")
         beta = pm.Deterministic("beta", (a11 * b2 - a12 * b1) / det + z2, dims="district")
         pm.Deterministic("beta_school", beta[idx], dims="school")
 
