@@ -233,6 +233,10 @@ def test_marginal_model_needs_partial_pooling_and_a_normal_slope_pop_prior():
     with pytest.raises(ValueError, match="needs a Normal prior"):
         cepheids.build_leavitt_model(table, marginal=True,
                                      priors={"slope_pop": {"dist": "StudentT", "nu": 3, "mu": -3, "sigma": 2}})
+    one_period = table.copy()
+    one_period.loc[one_period["host"] == "B", "log_p"] = 1.0
+    with pytest.raises(ValueError, match=r"two distinct periods in every host.*\['B'\]"):
+        cepheids.build_leavitt_model(one_period, marginal=True)
 
 
 def test_benchmark_model():

@@ -253,6 +253,11 @@ def build_leavitt_model(
         # the intercept and the slope are uncorrelated; zp is derived.
         level = prior_rv("level", p["level"], dims="host")
         if marginal:
+            spread = clean.groupby("host", observed=False)["log_p"].nunique()
+            if (spread < 2).any():
+                raise ValueError("marginal=True needs at least two distinct periods in every host (a "
+                                 f"slope to integrate out); host(s) {list(spread.index[spread < 2])} "
+                                 "have fewer")
             return _marginal_slopes(model, p, level, idx, log_p - log_p_centre[idx],
                                     metal - metal_centre[idx], log_p_centre, metal_centre,
                                     sigma_w, clean["m_W"].to_numpy(), hosts.index(anchor),
