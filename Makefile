@@ -8,13 +8,13 @@ STAMP := $(VENV)/.installed
 BUILD_ENV := HBM_QUIET=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 FORCE_CONFIG := _build/_config_force.yml
 
-.PHONY: all book test unit build-force force-config chapter student student-roundtrip book-without-solutions sysdeps need-sysdeps install upgrade-lock simulate clean help \
+.PHONY: all book test unit integration build-force force-config chapter student student-roundtrip book-without-solutions sysdeps need-sysdeps install upgrade-lock simulate clean help \
 	browser check-book check-chapter timings record-results reproducibility compare-keys warm-rebuild benchmark-samplers
 all: book
 
 help:
 	@echo "make book   build the HTML book in _build/html (creates .venv on first use)"
-	@echo "make test   unit tests + forced book build with warnings as errors"
+	@echo "make test   unit and end-to-end tests + forced book build with warnings as errors"
 	@echo "make chapter NB=01_eight_schools   build one chapter alone, forced, warnings as errors"
 	@echo "make student  write the student edition (notebooks without solutions, data, hbm) to _build/student"
 	@echo "make student-roundtrip [NB=01_eight_schools]  run the edition with the solutions put back (all checks PASS)"
@@ -112,8 +112,13 @@ book: install
 	$(BUILD_ENV) $(BIN)/jupyter-book build . --path-output .
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
+# The unit tests, then the end-to-end tests (a whole notebook, a subprocess pipeline or a chapter's fits:
+# the chapter 1 student round trip, the simulated Colab, new data same code, the seed-sweep smoke)
 unit: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not book and not integration"
+
+integration: install
+	$(BIN)/python -m pytest -q -m integration
 
 force-config:
 	@mkdir -p _build
@@ -201,7 +206,7 @@ warm-rebuild: install
 benchmark-samplers: install
 	$(BIN)/python benchmarks/samplers.py
 
-test: unit build-force check-book
+test: unit integration build-force check-book
 	@echo "All tests passed; the book is at $(CURDIR)/_build/html/index.html"
 
 clean:

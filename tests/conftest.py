@@ -12,3 +12,15 @@ def write_csv(tmp_path):
         return path
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def student_book_edition(tmp_path_factory):
+    """The book's own chapters (and coursework templates) exported once into a student edition:
+    (export folder, Edition). Shared by the tests that only read it (tests/test_student.py,
+    tests/test_instructors.py), so the whole book is exported once per run, not once per module."""
+    from hbm_book import student
+
+    out = tmp_path_factory.mktemp("student_book") / "student"
+    found = student.export(out)
+    return out, found

@@ -328,9 +328,9 @@ def test_the_templates_given_cells_read_only_what_they_define():
     assert student.scan(_template(), None, TEMPLATE.name).problems == []
 
 
-def test_the_student_edition_holds_the_template_as_it_is(tmp_path):
-    student.export(tmp_path / "edition", glue_values={})
-    exported = nbformat.read(tmp_path / "edition" / TEMPLATE.name, as_version=4)
+def test_the_student_edition_holds_the_template_as_it_is(student_book_edition):
+    edition, _ = student_book_edition  # the book's whole edition, exported once per run (conftest.py)
+    exported = nbformat.read(edition / TEMPLATE.name, as_version=4)
     given = [c.source for c in _template().cells if c.cell_type == "code"]
     assert [c.source for c in exported.cells if c.cell_type == "code"] == given
-    assert TEMPLATE.name in (tmp_path / "edition" / "README.md").read_text()
+    assert TEMPLATE.name in (edition / "README.md").read_text()

@@ -107,6 +107,7 @@ def test_fit_settings_are_the_notebooks(registry, name):
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_sweep_runs_one_fit_on_one_seed(sweep, tmp_path, capsys):
     out = tmp_path / "sweep.json"
     assert sweep.main(["--fit", "es_noncentred", "--seeds", "1", "--out", str(out)]) == 0

@@ -78,10 +78,9 @@ def synthetic(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def book_edition(tmp_path_factory):
+def book_edition(student_book_edition):
     """The book's own chapters (and coursework templates) exported into a student edition."""
-    out = tmp_path_factory.mktemp("student_book") / "student"
-    found = student.export(out)
+    out, found = student_book_edition
     return student.book_chapters(ROOT) + student.coursework(ROOT), out, found
 
 
@@ -456,6 +455,7 @@ p_max = float((replicas.max(axis=1) >= y.max()).mean())
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_chapter_1_round_trip_with_one_exercise_answered_by_other_code(tmp_path):
     """Issue 15, deliver 1b and 1c on a real chapter (chapter 1, the cheapest: about 75 s on the reference
     machine): the student edition with every solution put back, except exercise 1.1 answered by other
