@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BUILD_ENV := HBM_QUIET=1 PYDEVD_DISABLE_FILE_VALIDATION=1
+# One OpenBLAS thread in every process make starts (tests import NumPy before hbm can set it; see
+# src/hbm/__init__.py): two threads per process spin against the other process on 2 cores
+export OPENBLAS_NUM_THREADS ?= 1
 FORCE_CONFIG := _build/_config_force.yml
 
 .PHONY: all book test unit integration build-force force-config chapter student student-roundtrip book-without-solutions sysdeps need-sysdeps install upgrade-lock simulate clean help \
@@ -125,9 +128,22 @@ force-config:
 	@sed 's/^  execute_notebooks: cache/  execute_notebooks: force/' _config.yml > $(FORCE_CONFIG)
 	@grep -q '^  execute_notebooks: force' $(FORCE_CONFIG) || { echo "could not switch _config.yml to forced execution"; exit 1; }
 
-build-force: install force-config
-	rm -rf _build/summary
-	$(BUILD_ENV) HBM_SUMMARY_DIR=$(CURDIR)/_build/summary $(BIN)/jupyter-book build . --path-output . --config $(FORCE_CONFIG) --all -W -n --keep-going
+# The forced build: hbm_book.execute empties the execution cache and runs every notebook of _toc.yml into
+# it, two at a time (one per core); Jupyter Book then builds from that cache (warnings as errors), so
+# every page shows this run's outputs, and a later `make book` finds them. _build/execution_record.json
+# holds the run (read by the build report).
+FORCE_CACHE := $(CURDIR)/_build/.jupyter_cache
+EXEC_RECORD := $(CURDIR)/_build/execution_record.json
+PRERUN_CONFIG := _build/_config_prerun.yml
+
+build-force: install
+	rm -rf _build/summary $(EXEC_RECORD)
+	@mkdir -p _build
+	@sed 's#^  execute_notebooks: cache#  execute_notebooks: cache\n  cache: $(FORCE_CACHE)#' _config.yml > $(PRERUN_CONFIG)
+	@grep -q '^  cache: $(FORCE_CACHE)' $(PRERUN_CONFIG) || { echo "could not point _config.yml at the fresh cache"; exit 1; }
+	$(BUILD_ENV) $(BIN)/python -m hbm_book.execute --cache $(FORCE_CACHE) --record $(EXEC_RECORD)
+	$(BUILD_ENV) HBM_EXECUTION_RECORD=$(EXEC_RECORD) HBM_SUMMARY_DIR=$(CURDIR)/_build/summary \
+	  $(BIN)/jupyter-book build . --path-output . --config $(PRERUN_CONFIG) --all -W -n --keep-going
 
 # Build one chapter alone (forced execution, warnings as errors) into _build/chapters/NB; its key
 # numbers go to $HBM_SUMMARY_DIR/key_numbers.json (default _build/chapters/NB/_build/summary/):

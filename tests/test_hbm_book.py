@@ -384,3 +384,32 @@ def test_sampler_table_verdicts_and_agreement(tmp_path):
     assert samplers.unconverged(record) == []
     record["chapters"]["01_a"]["pymc"]["max_r_hat"] = 1.05
     assert samplers.unconverged(record) == ["01_a / pymc"] and "01_a" not in samplers.agreement(record)
+
+
+def test_the_forced_build_runs_every_notebook_of_the_toc():
+    from hbm_book import ROOT, execute
+
+    found = [p.relative_to(ROOT).with_suffix("").as_posix() for p in execute.toc_notebooks()]
+    assert found[:5] == [f"book/{c}" for c in timings.budgets()]
+    assert "book/your_own_data" in found and all((ROOT / f"{d}.ipynb").is_file() for d in found)
+
+
+def test_notebooks_run_side_by_side_into_the_cache_myst_nb_reads(tmp_path):
+    """Executed as myst-nb would (kernel alias applied), so its cache lookup finds them; a failure is named."""
+    from jupyter_cache import get_cache
+
+    from hbm_book import execute
+
+    good, bad = tmp_path / "good.ipynb", tmp_path / "bad.ipynb"
+    nb = new_notebook(cells=[new_code_cell("import os\nprint(os.getcwd())")],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, good)
+    nb_bad = new_notebook(cells=[new_code_cell("1 / 0")], metadata=nb.metadata)
+    nbformat.write(nb_bad, bad)
+    record = execute.execute([good, bad], tmp_path / "cache", jobs=2)
+    assert set(record["notebooks"]) == {"good"} and "ZeroDivisionError" in record["failed"]["bad"]
+    read = nbformat.read(good, as_version=4)
+    read.metadata["kernelspec"]["name"] = "hbm"       # what myst-nb does with nb_kernel_rgx_aliases
+    cache = get_cache(str(tmp_path / "cache"))
+    _, executed = cache.merge_match_into_notebook(read)
+    assert executed.cells[0].outputs[0]["text"].strip() == str(tmp_path)   # ran in the notebook's folder

@@ -8,8 +8,9 @@ one folder per chapter (``hbm.eight_schools``, ``hbm.five_districts``, ``hbm.dys
 :func:`glue` and :func:`seed`. Submodules load on first use, so ``import hbm`` is cheap. The
 tools that build and measure the book are in ``hbm_book``, which ``hbm`` never imports.
 
-Importing :mod:`hbm` before PyMC does two things that keep notebook output
-clean: it points PyTensor at the system OpenBLAS when one is installed (so
+Importing :mod:`hbm` before PyMC (and NumPy) does three things: it keeps OpenBLAS to one thread
+(faster for these small models, and no slowdown when two notebooks share the cores), and two that
+keep notebook output clean: it points PyTensor at the system OpenBLAS when one is installed (so
 PyTensor does not warn that it falls back to a slow NumPy BLAS), and it
 silences ArviZ's once-a-day notice about its upcoming 1.0 refactor (this
 book is pinned to ArviZ 0.x on purpose).
@@ -26,6 +27,12 @@ if "pytensor" not in sys.modules and "blas__ldflags" not in os.environ.get("PYTE
     if ctypes.util.find_library("openblas"):
         flags = os.environ.get("PYTENSOR_FLAGS", "")
         os.environ["PYTENSOR_FLAGS"] = ",".join(f for f in (flags, "blas__ldflags=-lopenblas") if f)
+
+if "numpy" not in sys.modules:
+    # One BLAS thread. The models' matrices are small, so more threads only wait: OpenBLAS's idle
+    # threads spin, and chapter 5's NUTS fit took 55 s with two threads against 37 s with one, and
+    # 290 s when another notebook ran beside it (49 s with one thread). Set the variable to override.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 if os.environ.get("HBM_QUIET", "") not in ("", "0"):
     # PyMC logs at INFO level to stderr unless logging is configured when it is imported; with
