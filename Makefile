@@ -117,11 +117,16 @@ book: install
 
 # The unit tests, then the end-to-end tests (a whole notebook, a subprocess pipeline or a chapter's fits:
 # the chapter 1 student round trip, the simulated Colab, new data same code, the seed-sweep smoke)
+# pytest-xdist: one worker per core (PYTEST_JOBS=1 for one process); a test file stays on one worker,
+# so its module fixtures (compiled models, fits) are made once
+PYTEST_JOBS ?= auto
+PYTEST := $(BIN)/python -m pytest -q -n $(PYTEST_JOBS) --dist loadfile
+
 unit: install
-	$(BIN)/python -m pytest -q -m "not book and not integration"
+	$(PYTEST) -m "not book and not integration"
 
 integration: install
-	$(BIN)/python -m pytest -q -m integration
+	$(PYTEST) -m integration
 
 force-config:
 	@mkdir -p _build
