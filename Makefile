@@ -93,7 +93,7 @@ ifeq ($(INSTALLER),pip)
 	$(BIN)/python -m pip install -q --no-deps -e .
 else
 	$(MAKE) --no-print-directory $(UV)
-	$(UV) pip install -q --python $(BIN)/python -r $(LOCK)
+	$(UV) pip install -q --compile-bytecode --python $(BIN)/python -r $(LOCK)
 	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
 endif
 	$(BIN)/python -m ipykernel install --sys-prefix --name hbm --display-name "Python (hbm workbook)" >/dev/null
@@ -123,10 +123,10 @@ PYTEST_JOBS ?= auto
 PYTEST := $(BIN)/python -m pytest -q -n $(PYTEST_JOBS) --dist loadfile
 
 unit: install
-	$(PYTEST) -m "not book and not integration"
+	$(PYTEST) -m "not book and not integration" --durations=15
 
 integration: install
-	$(PYTEST) -m integration
+	$(PYTEST) -m integration --durations=5
 
 force-config:
 	@mkdir -p _build
