@@ -82,6 +82,9 @@ def test_table_and_record(tmp_path):
     assert json.loads(out.read_text())[list(BUDGETS)[0]] == 60.0
     assert timings.recorded_times(out)[name] == 250.0
     assert timings.main(["--report", str(tmp_path / "missing.json")]) == 1
+    assert "source" not in record
+    report["build"]["notebooks_at_a_time"] = 2      # make build-force: two notebooks side by side
+    assert "2 notebooks at a time" in timings.chapter_times(report)["source"]
 
 
 def test_merge_single_chapter_builds(tmp_path):
