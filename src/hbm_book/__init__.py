@@ -6,6 +6,8 @@ standard library); ``hbm`` never imports ``hbm_book``.
 - :mod:`hbm_book.build_report`: a Sphinx extension that writes ``_build/exec_report.json``
   (each notebook's execution time and budget, the build's wall time, the machine) and the key
   numbers glued by the notebooks (``$HBM_SUMMARY_DIR/key_numbers.json``).
+- :mod:`hbm_book.execute`: runs the notebooks two at a time into the execution cache (the first step
+  of ``make build-force``).
 - :mod:`hbm_book.summary`: reads the glued key numbers back from a build's executed notebooks.
 - :mod:`hbm_book.keynumbers`: records and compares key numbers (``make compare-keys``,
   ``make record-results``, ``make reproducibility``), within their Monte Carlo error.

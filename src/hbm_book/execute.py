@@ -10,7 +10,7 @@ plots), so two notebooks on two cores finish sooner than one after the other.
 
 Usage::
 
-    python -m hbm_book.execute --cache _build/.jupyter_cache_force [--jobs 2]
+    python -m hbm_book.execute --cache _build/.jupyter_cache [--jobs 2] [--record FILE]
 
 Exit status 1 if any notebook fails; its traceback is printed. ``--record FILE`` writes each
 notebook's wall time, the start time and the number of workers (read by :mod:`hbm_book.build_report`).
