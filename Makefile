@@ -134,7 +134,7 @@ force-config:
 	@grep -q '^  execute_notebooks: force' $(FORCE_CONFIG) || { echo "could not switch _config.yml to forced execution"; exit 1; }
 
 # The forced build: hbm_book.execute empties the execution cache and runs every notebook of _toc.yml into
-# it, two at a time (one per core); Jupyter Book then builds from that cache (warnings as errors), so
+# it, two at a time; Jupyter Book then builds from that cache (warnings as errors), so
 # every page shows this run's outputs, and a later `make book` finds them. _build/execution_record.json
 # holds the run (read by the build report).
 FORCE_CACHE := $(CURDIR)/_build/.jupyter_cache

@@ -35,23 +35,11 @@ RECORD_ENV = "HBM_EXECUTION_RECORD"
 
 
 def toc_notebooks(toc: Path = ROOT / "_toc.yml") -> list[Path]:
-    """The notebooks (``.ipynb``) that ``_toc.yml`` includes, in its order."""
-    import yaml
+    """The notebooks (``.ipynb``) that ``_toc.yml`` includes, in its order (read by Jupyter Book's own
+    TOC parser, ``sphinx_external_toc``)."""
+    from sphinx_external_toc.parsing import parse_toc_yaml
 
-    found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node and (ROOT / f"{node['file']}.ipynb").exists():
-                found.append(ROOT / f"{node['file']}.ipynb")
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(yaml.safe_load(toc.read_text(encoding="utf8")))
-    return found
+    return [ROOT / f"{doc}.ipynb" for doc in parse_toc_yaml(toc) if (ROOT / f"{doc}.ipynb").is_file()]
 
 
 def _settings() -> dict:
