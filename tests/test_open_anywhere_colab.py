@@ -161,6 +161,7 @@ def report_of(process: subprocess.Popen) -> dict:
 
 
 @pytest.mark.integration
+@pytest.mark.xdist_group("pipelines")   # together on the other worker: see the Makefile
 def test_simulated_colab_installs_hbm_then_chapters_start(colab_env):
     python, env = colab_env["python"], colab_env["env"]
     # the simulated Colab starts without hbm (and without nutpie and PyStan), like Colab

@@ -108,6 +108,7 @@ def test_fit_settings_are_the_notebooks(registry, name):
 
 @pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.xdist_group("pipelines")   # together on the other worker: see the Makefile
 def test_sweep_runs_one_fit_on_one_seed(sweep, tmp_path, capsys):
     out = tmp_path / "sweep.json"
     assert sweep.main(["--fit", "es_noncentred", "--seeds", "1", "--out", str(out)]) == 0

@@ -67,6 +67,7 @@ def _inside(draws, truth: float, prob: float = 0.94) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.xdist_group("pipelines")   # together on the other worker: see the Makefile
 def test_new_data_same_code(tmp_path):
     """Issue 13: a second data set from the same generator (another seed), fitted with chapter 2's
     hierarchical model and chapter 3's population model and their chapter settings, converges and

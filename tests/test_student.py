@@ -456,6 +456,7 @@ p_max = float((replicas.max(axis=1) >= y.max()).mean())
 
 @pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.xdist_group("chapter_1_round_trip")   # alone on one worker: see the Makefile's integration
 def test_chapter_1_round_trip_with_one_exercise_answered_by_other_code(tmp_path):
     """Issue 15, deliver 1b and 1c on a real chapter (chapter 1, the cheapest: about 75 s on the reference
     machine): the student edition with every solution put back, except exercise 1.1 answered by other
