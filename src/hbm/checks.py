@@ -84,3 +84,32 @@ def check_close(name: str, answer, reference, *, atol: float = 0.0, rtol: float 
         return CheckResult(name, True, f"the {what} agrees with the worked solution ({tolerance})")
     where = "" if reference.ndim == 0 else f" at position(s) {np.flatnonzero(off.ravel()).tolist()}"
     return CheckResult(name, False, f"the {what} is off by more than the {tolerance}{where}; check your working")
+
+
+def check_statements(name: str, answers, truth: dict[str, bool]) -> CheckResult:
+    """Judge a "check your understanding" exercise: true-or-false verdicts on lettered statements.
+
+    Parameters
+    ----------
+    name : str
+        Name of the check, shown in the message.
+    answers : dict
+        The student's verdicts: each statement's letter (``"a"``, ``"b"``, ...) to ``True`` or ``False``.
+    truth : dict
+        The correct verdicts, same keys; never printed.
+
+    Returns
+    -------
+    CheckResult
+        The message says how many statements are judged wrongly, not which.
+    """
+    keys = sorted(truth)
+    if not isinstance(answers, dict) or sorted(answers) != keys:
+        return CheckResult(name, False, f"give a dict with the keys {keys}, each True or False")
+    if not all(isinstance(v, (bool, np.bool_)) for v in answers.values()):
+        return CheckResult(name, False, "answer each statement with True or False")
+    wrong = sum(bool(answers[k]) != truth[k] for k in keys)
+    if wrong:
+        return CheckResult(name, False, f"{wrong} of the {len(keys)} statements judged wrongly; reread the "
+                                        "sections they are about")
+    return CheckResult(name, True, f"all {len(keys)} statements judged correctly")

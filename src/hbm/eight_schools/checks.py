@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import hbm
-from hbm.checks import CheckResult, check_close
+from hbm.checks import CheckResult, check_close, check_statements
 from hbm.priors import describe_prior, validate_prior
 
 from .exact import (exact_mu_quantiles, exact_posterior_means, exact_tau_quantiles, pooled_estimate,
@@ -147,14 +147,4 @@ def check_understanding(answers) -> CheckResult:
     """Exercise 1.8: "check your understanding", a dict mapping each statement ``"a"`` to ``"f"`` to
     ``True`` (the statement is true) or ``False``. The message says how many are judged wrongly,
     not which."""
-    name = "check your understanding"
-    keys = sorted(_STATEMENTS)
-    if not isinstance(answers, dict) or sorted(answers) != keys:
-        return CheckResult(name, False, f"give a dict with the keys {keys}, each True or False")
-    if not all(isinstance(v, (bool, np.bool_)) for v in answers.values()):
-        return CheckResult(name, False, "answer each statement with True or False")
-    wrong = sum(bool(answers[k]) != _STATEMENTS[k] for k in keys)
-    if wrong:
-        return CheckResult(name, False, f"{wrong} of the {len(keys)} statements judged wrongly; reread the "
-                                        "sections they are about")
-    return CheckResult(name, True, f"all {len(keys)} statements judged correctly")
+    return check_statements("check your understanding", answers, _STATEMENTS)

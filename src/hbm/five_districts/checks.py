@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from hbm.checks import CheckResult, check_close
+from hbm.checks import CheckResult, check_close, check_statements
 
 POPULATION = ("mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "sigma_school")
 """The population parameters whose recovery :func:`check_true_value_inside` checks."""
@@ -157,14 +157,4 @@ def check_understanding(answers) -> CheckResult:
     """Exercise 2.9: "check your understanding", a dict mapping each statement ``"a"`` to ``"f"`` to
     ``True`` (the statement is true) or ``False``. The message says how many are judged wrongly,
     not which."""
-    name = "fd-understanding"
-    keys = sorted(_STATEMENTS)
-    if not isinstance(answers, dict) or sorted(answers) != keys:
-        return CheckResult(name, False, f"give a dict with the keys {keys}, each True or False")
-    if not all(isinstance(v, (bool, np.bool_)) for v in answers.values()):
-        return CheckResult(name, False, "answer each statement with True or False")
-    wrong = sum(bool(answers[k]) != _STATEMENTS[k] for k in keys)
-    if wrong:
-        return CheckResult(name, False, f"{wrong} of the {len(keys)} statements judged wrongly; reread the "
-                                        "sections they are about")
-    return CheckResult(name, True, f"all {len(keys)} statements judged correctly")
+    return check_statements("fd-understanding", answers, _STATEMENTS)

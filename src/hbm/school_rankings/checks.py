@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hbm.checks import CheckResult, check_close, format_percent
+from hbm.checks import CheckResult, check_close, check_statements, format_percent
 
 NODE_ATOL = 0.25
 """Largest accepted difference of a node's posterior mean, in reference posterior sds."""
@@ -207,14 +207,4 @@ def check_understanding(answers) -> CheckResult:
     """Exercise ls-ex-summary: "check your understanding", a dict mapping each statement ``"a"``
     to ``"f"`` to ``True`` (the statement is true) or ``False``. The message says how many are
     judged wrongly, not which."""
-    name = "check your understanding"
-    keys = sorted(_STATEMENTS)
-    if not isinstance(answers, dict) or sorted(answers) != keys:
-        return CheckResult(name, False, f"give a dict with the keys {keys}, each True or False")
-    if not all(isinstance(v, (bool, np.bool_)) for v in answers.values()):
-        return CheckResult(name, False, "answer each statement with True or False")
-    wrong = sum(bool(answers[k]) != _STATEMENTS[k] for k in keys)
-    if wrong:
-        return CheckResult(name, False, f"{wrong} of the {len(keys)} statements judged wrongly; reread the "
-                                        "sections they are about")
-    return CheckResult(name, True, f"all {len(keys)} statements judged correctly")
+    return check_statements("check your understanding", answers, _STATEMENTS)
