@@ -308,6 +308,29 @@ def test_models_build_and_evaluate_at_the_initial_point(london, kind):
         assert alpha.shape == (38, 3)
 
 
+def test_coefficients_sampled_per_covariate_sd_keep_the_model(london):
+    """The sampler's coordinates are coefficient x covariate sd; the density of the coefficients is
+    still the BUGS Normal(0, sd 100), and a start jittered by up to 1 per coordinate stays sane."""
+    from scipy import stats
+
+    model = ls.build_bugs_model(london)
+    d = ls.validate_schools(london)
+    values = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars, on_unused_input="ignore")
+    names = [v.name for v in model.unobserved_value_vars]
+    point = {k: v + 1.0 for k, v in model.initial_point().items()}       # the jitter's extreme
+    out = dict(zip(names, values(point)))
+    np.testing.assert_allclose(out["phi"], 1.0 / d["lrt"].std())
+    np.testing.assert_allclose(out["beta"], 1.0 / d["X"].std(0))
+    np.testing.assert_allclose(out["gamma"], [1.0, 1.0 / d["Z"][:, 1].std(), 1.0 / d["Z"][:, 2].std()])
+    coefs = [model["beta"], model["gamma"], model["phi"]]
+    logp = model.compile_fn(model.logp(vars=coefs, jacobian=False), inputs=model.value_vars,
+                            on_unused_input="ignore")(point)
+    expected = stats.norm(0, 100).logpdf(np.r_[out["beta"], out["gamma"], out["phi"]]).sum()
+    np.testing.assert_allclose(logp, expected, rtol=1e-6)   # a Jacobian term would be off by ~1
+    # the largest pupil log precision at that start: theta + phi LRT stays within a few units
+    assert np.max(np.abs(out["theta"] + out["phi"] * d["lrt"])) < 5
+
+
 def test_bartlett_prior_has_the_bugs_wishart_mean(london):
     """T ~ Wishart(R, 3) in BUGS means E[T] = 3 R^-1: check by prior simulation."""
     import pymc as pm

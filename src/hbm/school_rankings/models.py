@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
+from pymc.distributions.transforms import Transform
 from pytensor.tensor.slinalg import solve_triangular
 
 import hbm
@@ -43,10 +44,45 @@ def _coords(d: dict) -> dict:
             "coef_bis": ALPHA_COLUMNS, "pupil": np.arange(len(d["y"]))}
 
 
-def _fixed_effects():
-    """``beta``, ``gamma``, ``theta``, ``phi`` with the BUGS priors (inside a model context)."""
-    return (prior_rv("beta", VAGUE_PRIOR, dims="covariate"), prior_rv("gamma", VAGUE_PRIOR, dims="coef"),
-            prior_rv("theta", VAGUE_PRIOR), prior_rv("phi", VAGUE_PRIOR))
+class PerCovariateSd(Transform):
+    """The sampler's coordinate of a regression coefficient: the coefficient times the sd of its
+    covariate (the change in the mean, or in the log precision, per sd of the covariate).
+
+    An exact change of variables, like the log of a scale parameter: the model and its posterior
+    are unchanged, but NUTS and its initial jitter (uniform on (-1, 1) per coordinate) see numbers
+    of similar size. On the raw scale ``phi`` multiplies reading-test scores up to 37 and
+    ``beta[1]`` their squares up to 1400, so a jittered start of ``phi = 0.4`` puts pupil
+    precisions at ``exp(15)``, where a chain can fail to adapt at all.
+    """
+
+    name = "per_covariate_sd"
+
+    def __init__(self, sd):
+        self.sd = np.asarray(sd, dtype=float)
+
+    def forward(self, value, *inputs):
+        return value * self.sd
+
+    def backward(self, value, *inputs):
+        return value / self.sd
+
+    def log_jac_det(self, value, *inputs):
+        return pt.zeros_like(value) - np.log(self.sd)
+
+
+def _covariate_sd(columns: np.ndarray) -> np.ndarray:
+    """Each column's sd, with 1 for a constant column (the intercept)."""
+    sd = np.std(columns, axis=0)
+    return np.where(sd > 0, sd, 1.0)
+
+
+def _fixed_effects(d: dict):
+    """``beta``, ``gamma``, ``theta``, ``phi`` with the BUGS priors (inside a model context),
+    sampled per sd of their covariates (:class:`PerCovariateSd`)."""
+    return (prior_rv("beta", VAGUE_PRIOR, dims="covariate", transform=PerCovariateSd(_covariate_sd(d["X"]))),
+            prior_rv("gamma", VAGUE_PRIOR, dims="coef", transform=PerCovariateSd(_covariate_sd(d["Z"]))),
+            prior_rv("theta", VAGUE_PRIOR),
+            prior_rv("phi", VAGUE_PRIOR, transform=PerCovariateSd(_covariate_sd(d["lrt"]))))
 
 
 def _likelihood(d: dict, alpha, beta, theta, phi):
@@ -87,7 +123,7 @@ def build_bugs_model(df: pd.DataFrame, *, marginalise_alpha: bool = True) -> pm.
     d = validate_schools(df)
     L_R = np.linalg.cholesky(np.linalg.inv(d["R"]))
     with pm.Model(coords=_coords(d)) as model:
-        beta, gamma, theta, phi = _fixed_effects()
+        beta, gamma, theta, phi = _fixed_effects(d)
         c2 = pm.ChiSquared("bartlett_c2", nu=np.array([3.0, 2.0, 1.0]), dims="coef")
         off = pm.Normal("bartlett_z", 0.0, 1.0, shape=3)
         A = pt.zeros((3, 3))
@@ -137,7 +173,7 @@ def build_lkj_model(df: pd.DataFrame, *, eta: float = 2.0, priors: Mapping[str, 
     spec = resolve_priors(DEFAULT_PRIORS, priors)
     d = validate_schools(df)
     with pm.Model(coords=_coords(d)) as model:
-        beta, gamma, theta, phi = _fixed_effects()
+        beta, gamma, theta, phi = _fixed_effects(d)
         sigma = _scale_rv([spec[f"sigma_{c}"] for c in ALPHA_COLUMNS])
         # LKJ(eta) for a 3x3 correlation matrix through its canonical partial correlations
         # (Lewandowski et al. 2009): rho12, rho13 ~ 2 Beta(eta + 1/2, eta + 1/2) - 1 and the
