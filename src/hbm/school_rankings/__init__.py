@@ -25,7 +25,8 @@ from hbm.school_rankings.benchmark_results import gibbs_benchmark
 from hbm.school_rankings.design import (ALPHA_COLUMNS, BETA_COLUMNS, NODES, PRIOR_SD, WISHART_DF,
                                         validate_schools)
 from hbm.school_rankings.gibbs import SchoolsGibbs, mvn_from_precision, sample_gibbs, wishart_draw
-from hbm.school_rankings.models import DEFAULT_PRIORS, PerCovariateSd, add_alpha_draws, build_bugs_model, build_lkj_model
+from hbm.school_rankings.models import (DEFAULT_PRIORS, PerCovariateSd, add_alpha_draws, build_bugs_model,
+                                        build_lkj_model)
 from hbm.school_rankings.published import bugs_summary, compare_with_published
 from hbm.school_rankings.ranks import rank_draws, school_ranks
 
@@ -39,8 +40,8 @@ def benchmark_model():
             "BUGS Schools model (Wishart prior), school effects marginalised")
 
 
-__all__ = ["ALPHA_COLUMNS", "BETA_COLUMNS", "DEFAULT_PRIORS", "NODES", "PRIOR_SD", "PerCovariateSd", "SchoolsGibbs",
-           "WISHART_DF", "add_alpha_draws", "benchmark_model", "bugs_summary", "build_bugs_model",
+__all__ = ["ALPHA_COLUMNS", "BETA_COLUMNS", "DEFAULT_PRIORS", "NODES", "PRIOR_SD", "PerCovariateSd",
+           "SchoolsGibbs", "WISHART_DF", "add_alpha_draws", "benchmark_model", "bugs_summary", "build_bugs_model",
            "build_lkj_model", "checks", "compare_with_published", "gibbs_benchmark",
            "mvn_from_precision", "rank_draws", "sample_gibbs", "school_ranks", "validate_schools",
            "wishart_draw"]

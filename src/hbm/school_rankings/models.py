@@ -53,6 +53,12 @@ class PerCovariateSd(Transform):
     of similar size. On the raw scale ``phi`` multiplies reading-test scores up to 37 and
     ``beta[1]`` their squares up to 1400, so a jittered start of ``phi = 0.4`` puts pupil
     precisions at ``exp(15)``, where a chain can fail to adapt at all.
+
+    Parameters
+    ----------
+    sd : array_like
+        The sd of each coefficient's covariate (1 for the intercept), broadcast against the
+        coefficient: one per column of the design matrix, or a scalar.
     """
 
     name = "per_covariate_sd"
@@ -70,19 +76,18 @@ class PerCovariateSd(Transform):
         return pt.zeros_like(value) - np.log(self.sd)
 
 
-def _covariate_sd(columns: np.ndarray) -> np.ndarray:
-    """Each column's sd, with 1 for a constant column (the intercept)."""
+def _per_sd(columns: np.ndarray) -> PerCovariateSd:
+    """The transform for the coefficients of ``columns``: each column's sd, 1 for a constant column."""
     sd = np.std(columns, axis=0)
-    return np.where(sd > 0, sd, 1.0)
+    return PerCovariateSd(np.where(sd > 0, sd, 1.0))
 
 
 def _fixed_effects(d: dict):
     """``beta``, ``gamma``, ``theta``, ``phi`` with the BUGS priors (inside a model context),
     sampled per sd of their covariates (:class:`PerCovariateSd`)."""
-    return (prior_rv("beta", VAGUE_PRIOR, dims="covariate", transform=PerCovariateSd(_covariate_sd(d["X"]))),
-            prior_rv("gamma", VAGUE_PRIOR, dims="coef", transform=PerCovariateSd(_covariate_sd(d["Z"]))),
-            prior_rv("theta", VAGUE_PRIOR),
-            prior_rv("phi", VAGUE_PRIOR, transform=PerCovariateSd(_covariate_sd(d["lrt"]))))
+    return (prior_rv("beta", VAGUE_PRIOR, dims="covariate", transform=_per_sd(d["X"])),
+            prior_rv("gamma", VAGUE_PRIOR, dims="coef", transform=_per_sd(d["Z"])),
+            prior_rv("theta", VAGUE_PRIOR), prior_rv("phi", VAGUE_PRIOR, transform=_per_sd(d["lrt"])))
 
 
 def _likelihood(d: dict, alpha, beta, theta, phi):
