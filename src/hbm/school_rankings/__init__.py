@@ -41,7 +41,7 @@ def benchmark_model():
 
 
 __all__ = ["ALPHA_COLUMNS", "BETA_COLUMNS", "DEFAULT_PRIORS", "NODES", "PRIOR_SD", "PerCovariateSd",
-           "SchoolsGibbs", "WISHART_DF", "add_alpha_draws", "benchmark_model", "bugs_summary", "build_bugs_model",
-           "build_lkj_model", "checks", "compare_with_published", "gibbs_benchmark",
+           "SchoolsGibbs", "WISHART_DF", "add_alpha_draws", "benchmark_model", "bugs_summary",
+           "build_bugs_model", "build_lkj_model", "checks", "compare_with_published", "gibbs_benchmark",
            "mvn_from_precision", "rank_draws", "sample_gibbs", "school_ranks", "validate_schools",
            "wishart_draw"]
