@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import sys
 import time
 import traceback
@@ -338,15 +337,15 @@ def run_fit(fit: Fit, offsets: list[int], log=print, overrides: dict | None = No
 
 
 def machine() -> dict:
+    """:func:`hbm_book.machine_info`, with the version of PyStan (the Stan cross-check's fit)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    versions = {}
-    for package in ("pymc", "pytensor", "nutpie", "numpy", "arviz", "pystan"):
-        with contextlib.suppress(PackageNotFoundError):
-            versions[package] = version(package)
-    return {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "hostname": platform.node(),
-            "cores": os.cpu_count(), "python": platform.python_version(),
-            "load_average": list(os.getloadavg()), "versions": versions}
+    from hbm_book import machine_info
+
+    info = machine_info()
+    with contextlib.suppress(PackageNotFoundError):
+        info["versions"]["pystan"] = version("pystan")
+    return info
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,6 +53,8 @@ def machine_info() -> dict:
         "cpu": cpu,
         "cores": os.cpu_count(),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        # the Makefile's default is 1; two per process spin against each other on 2 cores
+        "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
         "python": platform.python_version(),
         "versions": versions,
     }
