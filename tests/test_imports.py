@@ -12,6 +12,7 @@ import ast
 import re
 import sys
 import tomllib
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
+@cache  # every test walks the same files: parse each once
 def _imports(name: str, path: Path) -> list[tuple[str, int, bool]]:
     """(imported module, line, at module level) for every import in a module, relative ones resolved."""
     tree = ast.parse(path.read_text(), filename=str(path))
@@ -64,6 +66,12 @@ def _imports(name: str, path: Path) -> list[tuple[str, int, bool]]:
               and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
             found.append((node.args[0].value, node.lineno, at_top))
     return found
+
+
+@cache
+def _distributions() -> dict[str, list[str]]:
+    """Top-level import name -> the installed distributions providing it (slow to compute: once)."""
+    return metadata.packages_distributions()
 
 
 def _graph() -> dict[str, set[str]]:
@@ -177,7 +185,7 @@ def _third_party(packages: tuple[str, ...], module_level_only: bool) -> dict[str
 ])
 def test_third_party_imports_are_declared(packages, groups, module_level_only):
     declared = set().union(*(_declared()[g] for g in groups))
-    distributions = metadata.packages_distributions()
+    distributions = _distributions()
     undeclared = {}
     for top, where in _third_party(packages, module_level_only).items():
         provided_by = {_normalise(d) for d in distributions.get(top, [])}
@@ -191,7 +199,7 @@ def test_the_tests_imports_are_declared():
     tests = ROOT / "tests"
     local = {p.stem for p in tests.rglob("*.py")}
     declared = set().union(*_declared().values())
-    distributions = metadata.packages_distributions()
+    distributions = _distributions()
     undeclared = {}
     for path in sorted(tests.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
