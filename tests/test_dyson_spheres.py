@@ -274,13 +274,12 @@ def test_grid_model_nuts_matches_quadrature():
     idata = hbm.sampling.sample(ds.build_grid_model(grid), random_seed=3, draws=150, tune=150, chains=2,
                                 nuts_sampler="nutpie")  # compiles faster than PyMC's C (38 s against 47 s cold)
     post = idata.posterior
+    exact = ds.population_moments(points)
     for name in ("mu_log_frequency", "sigma_log_frequency"):
-        mean = np.sum(points[name] * points["weight"])
-        sd = np.sqrt(np.sum((points[name] - mean) ** 2 * points["weight"]))
-        assert abs(float(post[name].mean()) - mean) < 0.3 * sd
+        assert abs(float(post[name].mean()) - exact.loc[name, "mean"]) < 0.3 * exact.loc[name, "sd"]
     draws = ds.grid_posterior(df, grid, post, random_seed=4)
-    exact = ds.frequency_summary(grid, weights)
-    assert np.allclose(draws["frequency"].mean(("chain", "draw")), exact["mean"], atol=0.003)
+    frequencies = ds.frequency_summary(grid, weights)
+    assert np.allclose(draws["frequency"].mean(("chain", "draw")), frequencies["mean"], atol=0.003)
     assert np.all(draws["rel_amplitude"] > 0) and np.all(np.abs(draws["phase"]) <= np.pi)
 
 
@@ -459,3 +458,13 @@ def test_check_top_peak_masses():
     wrong = ds.checks.check_top_peak_masses(independent)  # without the population
     assert not wrong
     _no_reference(wrong, ref)
+
+
+def test_population_moments_are_the_weighted_mean_and_sd():
+    points = pd.DataFrame({"mu_log_frequency": [0.0, 1.0, 3.0], "sigma_log_frequency": [1.0, 1.0, 2.0],
+                           "weight": [0.25, 0.5, 0.25]})
+    moments = ds.population_moments(points)
+    assert moments.loc["mu_log_frequency", "mean"] == pytest.approx(1.25)
+    assert moments.loc["mu_log_frequency", "sd"] == pytest.approx(np.sqrt(0.25 * 1.25**2 + 0.5 * 0.25**2 + 0.25 * 1.75**2))
+    assert moments.loc["sigma_log_frequency", "mean"] == pytest.approx(1.25)
+    assert moments.loc["sigma_log_frequency", "sd"] == pytest.approx(np.sqrt(3) / 4)

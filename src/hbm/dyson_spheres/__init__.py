@@ -12,7 +12,7 @@ sinusoid ``m_k (1 + r_k sin(2 pi f_k t + phi_k))``. The slice holds
   (:func:`frequency_posterior`, :func:`window_mass`);
 * :mod:`.mixture`: the frequency posterior as weights on the grid, with or without the population
   (:func:`frequency_weights`, :func:`frequency_summary`, :func:`peak_masses`), and the population's
-  exact posterior by quadrature (:func:`population_quadrature`);
+  exact posterior by quadrature (:func:`population_quadrature`, :func:`population_moments`);
 * :mod:`.models`: the window-restricted sinusoid population (:func:`build_model`) and the grid
   mixture in which every peak competes (:func:`build_grid_model`);
 * :mod:`.posterior`: predicted light curves, exact draws of the grid model, recovery of the truth;
@@ -33,6 +33,7 @@ from hbm.dyson_spheres.mixture import (
     frequency_summary,
     frequency_weights,
     peak_masses,
+    population_moments,
     population_quadrature,
 )
 from hbm.dyson_spheres.models import DEFAULT_PRIORS, GRID_PRIORS, build_grid_model, build_model
@@ -61,6 +62,6 @@ __all__ = [
     "REL_AMPLITUDE_PRIOR", "SAMPLES_PER_PEAK", "TRUTH_KEYS", "FrequencyGrid", "benchmark_model",
     "build_grid_model", "build_model", "checks", "frequency_grid", "frequency_posterior",
     "frequency_summary", "frequency_weights", "frequency_windows", "grid_posterior", "light_curve_summary",
-    "peak_masses", "periodograms", "population_quadrature", "predict_flux", "recovery_table", "simulate_light_curves", "top_peaks",
+    "peak_masses", "periodograms", "population_moments", "population_quadrature", "predict_flux", "recovery_table", "simulate_light_curves", "top_peaks",
     "validate_light_curves", "window_function", "window_mass",
 ]

@@ -209,3 +209,20 @@ def population_quadrature(
         cond /= cond.sum(axis=2, keepdims=True)
         weights += np.einsum("s,skg->kg", part["weight"].to_numpy(), cond)
     return points, weights
+
+
+def population_moments(points: pd.DataFrame) -> pd.DataFrame:
+    """Exact posterior mean and sd of the population parameters from :func:`population_quadrature`'s points.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``mu_log_frequency`` and ``sigma_log_frequency``: ``mean``, ``sd``.
+    """
+    w = points["weight"].to_numpy()
+    rows = {}
+    for name in ("mu_log_frequency", "sigma_log_frequency"):
+        x = points[name].to_numpy()
+        mean = float(w @ x)
+        rows[name] = {"mean": mean, "sd": float(np.sqrt(w @ (x - mean) ** 2))}
+    return pd.DataFrame(rows).T
