@@ -118,6 +118,22 @@ def test_nutpie_posterior_looks_like_pymcs():
     assert post["sigma"].dims == ("chain", "draw", "group") and list(post["group"].values) == ["a", "b", "c"]
 
 
+def test_numba_slice_assignment_errors_are_switched_and_still_raise():
+    import numba
+
+    assert sampling.plain_numba_shape_errors(), "the locked numba no longer has the internals this switches"
+
+    @numba.njit
+    def assign(a, b):
+        a[...] = b
+        return a
+
+    shape = (1, 1, 1, 1, 2)  # a rank nothing else compiles, so numba has no earlier implementation cached
+    assert assign(np.zeros(shape), np.full(shape, 2.0)).sum() == 4.0
+    with pytest.raises(ValueError, match="^cannot assign slice from input of different size$"):
+        assign(np.zeros(shape), np.ones((1, 1, 1, 1, 3)))
+
+
 def test_book_build_is_quiet(monkeypatch, capfd):
     monkeypatch.setenv(sampling.QUIET_ENV, "1")
     with pm.Model() as model:
