@@ -94,8 +94,9 @@ def plain_numba_shape_errors() -> bool:
 
     This switches numba's CPU implementation of that error to numba's own generic one: the same
     ``ValueError``, with the message "cannot assign slice from input of different size". Nothing
-    else changes; the branch runs only when shapes differ, which PyTensor's and nutpie's code never
-    lets happen. :func:`sample` calls this before every nutpie fit; it acts once per process.
+    else changes: the branch runs only when the shapes differ (nutpie checks the sizes first), and
+    then raises as before. :func:`sample` calls this before every nutpie fit; it acts once per
+    process.
 
     Returns
     -------
