@@ -84,13 +84,14 @@ def sample(model: pm.Model, *, random_seed: int, **overrides) -> az.InferenceDat
 
 @functools.cache
 def plain_numba_shape_errors() -> bool:
-    """Give numba's slice-assignment error its short message, which compiles 3-4 s faster.
+    """Give numba's slice-assignment error its short message, which compiles seconds faster.
 
-    numba (0.58 on) compiles every ``a[...] = b`` with an error branch whose message names both
-    shapes; building that message in compiled code (f-strings, ``str.join``) is a compile of about
-    3.5 s, once in every Python process. nutpie's wrapper around every model has such an assignment,
-    so the first fit in each kernel, test worker or benchmark process paid it: eight schools' first
-    nutpie compile in a new process took 6.9 s, and takes 3.1 s with this (the later ones 2.3 s).
+    numba compiles every ``a[...] = b`` with an error branch whose message names both shapes;
+    building that message in compiled code (f-strings, ``str.join``) is a compile of several
+    seconds, once in every Python process. nutpie's wrapper around every model has such an
+    assignment, so the first fit in each kernel, test worker or benchmark process paid it (on the
+    reference 2-core machine it was about half of eight schools' first nutpie compile; the
+    measurements are in the speed issue's closing notes).
 
     This switches numba's CPU implementation of that error to numba's own generic one: the same
     ``ValueError``, with the message "cannot assign slice from input of different size". Nothing
