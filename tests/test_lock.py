@@ -71,3 +71,21 @@ def test_reference_record_takes_its_versions_from_the_lock():
     assert record["versions"] == {name: _pins().get(name) for name in PACKAGES}
     assert record["lock"]["file"] == LOCK.name and len(record["lock"]["sha256"]) == 64
     assert keynumbers.lock_differences(record)  # built with other versions than the lock's: flagged
+
+
+def test_a_grouped_test_off_its_groups_worker_fails(request):
+    """tests/conftest.py fails a test whose xdist_group mark a ``--dist loadgroup`` run ignored
+    (pytest 9.2 with pytest-xdist 3.8, the reason pyproject.toml keeps pytest below 9.2)."""
+    import pytest
+    from types import SimpleNamespace
+
+    hook = request.config.pluginmanager.get_plugin(str(ROOT / "tests" / "conftest.py")).pytest_runtest_setup
+
+    def item(nodeid, loadgroup=True):
+        return SimpleNamespace(nodeid=nodeid, config=SimpleNamespace(option=SimpleNamespace(loadgroup=loadgroup)),
+                               get_closest_marker=lambda name: name == "xdist_group" or None)
+
+    with pytest.raises(pytest.fail.Exception, match="xdist_group ignored"):
+        hook(item("tests/test_x.py::test_y"))
+    hook(item("tests/test_x.py::test_y@pipelines"))              # the group is in the node id: runs
+    hook(item("tests/test_x.py::test_y", loadgroup=False))       # another --dist mode: runs
