@@ -93,6 +93,19 @@ class LoopSchoolsGibbs(gibbs.SchoolsGibbs):
             S[self.school[p]] += np.exp(phi * self.lrt[p]) * np.outer(d, d)
         return S
 
+    def _block_stats(self, phi):
+        # the parts of school_stats (the loop above) that the blocked sweep reads, in the layout
+        # of SchoolsGibbs._block_stats; the loop runs again whenever phi has changed
+        if getattr(self, "_loop_phi", None) != phi:
+            self._loop_phi, self._loop_S = phi, self.school_stats(phi)
+        S = self._loop_S
+        Cb0 = np.zeros((self.M, 3, 12))       # columns (x, [gamma], y)
+        Cb0[:, :, :8], Cb0[:, :, 11] = S[:, :3, 3:11], S[:, :3, 11]
+        xgy = np.r_[0:8, 11]
+        total = np.zeros((12, 12))
+        total[np.ix_(xgy, xgy)] = S[:, 3:, 3:].sum(axis=0)
+        return S[:, :3, :3], Cb0, total
+
     def residual_sums(self, state):
         e2 = self.residual(state) ** 2
         moments = np.zeros(3)

@@ -3,7 +3,10 @@
 Every step is vectorised with NumPy: per-school sums over pupils are one ``np.add.reduceat``
 over pupils sorted by school (or one product with precomputed sums, below), and the 38
 three-by-three school updates are batched linear algebra. No Python loop runs over pupils
-or schools.
+or schools. The blocked sweep's arrays are so small that NumPy's fixed cost per call, not
+arithmetic, dominates its time: it also writes small fixed-size algebra out in closed form
+(the 38 3x3 inverses, :func:`inverse_3x3`; the 3x3 Wishart draw and the 2x2 proposal in plain
+Python floats) and calls LAPACK directly for its one 11x11 draw (:func:`mvn_from_precision_lapack`).
 
 Full conditionals (``w[p] = tau[p] = exp(theta + phi LRT[p])``, prior precision ``1e-4``):
 
@@ -26,19 +29,21 @@ Two sweeps use them (``SchoolsGibbs(df, blocked=...)``):
   :meth:`SchoolsGibbs.location_conditional`, then ``alpha`` given them), then ``T``, then
   ``(theta, phi)`` as one block by an independence Metropolis-Hastings step from a Student-t
   fitted to their conditional (:meth:`SchoolsGibbs.update_tau_joint`). Every sum over pupils
-  it needs is a product of precomputed per-school sufficient statistics
-  (:meth:`SchoolsGibbs.school_stats`), so a sweep costs the same for any number of pupils.
+  it needs comes from one matrix-vector product per value of ``phi`` with sums precomputed
+  over each school's pupils of equal LRT score (:meth:`SchoolsGibbs.school_stats`), so the
+  cost of a sweep does not grow with the number of pupils.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import time
 from numbers import Integral
 
 import arviz as az
 import numpy as np
-from scipy import sparse
+from scipy.linalg import lapack
 
 import hbm
 from hbm.school_rankings.design import ALPHA_COLUMNS, BETA_COLUMNS, PRIOR_SD, WISHART_DF, validate_schools
@@ -75,6 +80,22 @@ def mvn_from_precision(rng: np.random.Generator, P: np.ndarray, b: np.ndarray) -
     return mean + np.linalg.solve(np.swapaxes(L, -1, -2), e[..., None])[..., 0]
 
 
+def mvn_from_precision_lapack(rng: np.random.Generator, P: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`mvn_from_precision` for one precision matrix ``P`` (k, k), calling LAPACK directly.
+
+    The same Cholesky factor ``P = L L'`` (``dpotrf``, the routine behind ``np.linalg.cholesky``)
+    and the same draw from the same ``e``, written as ``L'^-1 (L^-1 b + e) = P^-1 b + L'^-1 e``:
+    two triangular solves (``dtrtrs``). For a matrix this small, NumPy's checks and conversions
+    on every call cost several times the arithmetic.
+    """
+    L, info = lapack.dpotrf(P, lower=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"precision matrix not positive definite (dpotrf info {info})")
+    e = rng.standard_normal(b.shape)
+    half = lapack.dtrtrs(L, b, lower=True)[0]                          # L^-1 b
+    return lapack.dtrtrs(L, half + e, lower=True, trans=1)[0]          # L'^-1 (L^-1 b + e)
+
+
 @functools.lru_cache
 def _below_diagonal(k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.tril_indices(k, -1)
@@ -91,6 +112,34 @@ def wishart_draw(rng: np.random.Generator, df: float, scale: np.ndarray) -> np.n
     A[_below_diagonal(k)] = rng.standard_normal(k * (k - 1) // 2)
     LA = np.linalg.cholesky(scale) @ A
     return LA @ LA.T
+
+
+_NEXT, _AFTER = np.array([1, 2, 0]), np.array([2, 0, 1])       # i + 1 and i + 2 (mod 3)
+_COFACTOR_FACTORS = np.stack([3 * _NEXT[:, None] + _NEXT, 3 * _AFTER[:, None] + _AFTER,
+                              3 * _NEXT[:, None] + _AFTER, 3 * _AFTER[:, None] + _NEXT]).reshape(4, 9)
+
+
+def inverse_3x3(A: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of 3x3 matrices, ``(..., 3, 3)``, by the cofactor formula.
+
+    ``A^-1 = C' / det(A)`` with the cofactors
+    ``C[i, k] = A[i+1, k+1] A[i+2, k+2] - A[i+1, k+2] A[i+2, k+1]`` (indices mod 3) and
+    ``det(A) = sum_k A[0, k] C[0, k]``. The same as ``np.linalg.inv`` up to rounding for
+    well-conditioned matrices, in a handful of array operations for the whole stack, where
+    ``np.linalg.inv`` makes one LAPACK call per matrix.
+
+    Parameters
+    ----------
+    A : array (..., 3, 3)
+
+    Returns
+    -------
+    array (..., 3, 3)
+    """
+    f = A.reshape(-1, 9)[:, _COFACTOR_FACTORS]      # the entries A[i', k'] at flat index 3 i' + k'
+    C = (f[:, 0] * f[:, 1] - f[:, 2] * f[:, 3]).reshape(A.shape)
+    det = (A[..., 0, :] * C[..., 0, :]).sum(axis=-1)
+    return np.swapaxes(C, -1, -2) / det[..., None, None]
 
 
 class SchoolsGibbs:
@@ -131,34 +180,54 @@ class SchoolsGibbs:
         """Precompute the per-school sufficient statistics of :meth:`school_stats`.
 
         With ``d_p = (z_p, x_p, y_p)`` (12 columns), a column that is constant within every
-        school (intercept, school type, denomination) factors out of a per-school sum:
-        ``d_p = K_j u_p`` with ``u_p`` a leading 1 and the pupil-level columns, and ``K_j``
-        holding school j's constants. Only the distinct products ``u_p u_p'`` (24 for the London
-        data) are summed. A pupil's weight ``exp(phi LRT_p)`` depends on the pupil only through
-        the LRT score, so the products are summed in advance over each school's pupils with the
-        same score: the sparse matrix ``G`` (school x product, score), and the weighted sums
-        are ``G @ v`` with ``v`` the weights of the distinct scores.
+        school (intercept, school type, denomination) factors out of a per-school sum: write
+        ``d_p[a] = k_j[a] u_p[i(a)]``, with ``u_p`` a leading 1 and the pupil-level columns,
+        ``i(a)`` the column of ``u`` that column ``a`` reads (0 for a constant column) and
+        ``k_j[a]`` school j's constant (1 for a pupil-level column). Then
+        ``sum_{p in j} w_p d_p[a] d_p[b] = k_j[a] k_j[b] sum_{p in j} w_p u_p[i(a)] u_p[i(b)]``, and
+        only the distinct products of two columns of ``u`` (24 for the London data) are summed.
+        A pupil's weight ``exp(phi LRT_p)`` depends on the pupil only through the LRT score, so
+        the products are summed in advance over each school's pupils with the same score: the
+        matrix ``G`` (school x product, score), and the weighted sums are ``F = G @ v`` with
+        ``v`` the weights of the distinct scores. (``G`` is about a quarter non-zero; at 912 x 70
+        for the London data a dense product is faster than a sparse one.)
         """
         D = np.column_stack([self.Z, self.X, self.y])
-        varying = np.flatnonzero(~np.all(D == D[self.starts][self.school], axis=0))
-        constant = np.setdiff1d(np.arange(D.shape[1]), varying)
+        varying = ~np.all(D == D[self.starts][self.school], axis=0)
+        u_column = np.where(varying, np.cumsum(varying), 0)              # i(a)
+        self._k = np.where(varying, 1.0, D[self.starts])                  # k_j[a], (M, 12)
         U = np.column_stack([np.ones(self.N), D[:, varying]])
         n_u = U.shape[1]
-        K = np.zeros((self.M, D.shape[1], n_u))
-        K[:, constant, 0] = D[self.starts][:, constant]
-        K[:, varying, 1 + np.arange(len(varying))] = 1.0
         products = (U[:, :, None] * U[:, None, :]).reshape(self.N, n_u * n_u)
         distinct, pair = np.unique(products, axis=1, return_inverse=True)
+        pair = pair.reshape(n_u, n_u)                  # u[i] u[i'] is the distinct product pair[i, i']
         n_f = distinct.shape[1]
         self.lrt_values, score = np.unique(self.lrt, return_inverse=True)
         rows = (self.school[:, None] * n_f + np.arange(n_f)).ravel()
         cols = np.repeat(score.ravel(), n_f)
-        self._G = sparse.csr_matrix((distinct.ravel(), (rows, cols)),
-                                    shape=(self.M * n_f, len(self.lrt_values)))
-        self._pair, self._n_u, self._K, self._KT = pair.ravel(), n_u, K, np.swapaxes(K, 1, 2).copy()
-        self._stats_cache, self._block_cache = {}, {}
-        # sum_{p in j} LRT_p^k d_p d_p' for k = 0, 1, 2: the residual moments of tau_proposal
-        self._moment_stats = np.stack([self._weighted_sums(self.lrt_values**k).ravel() for k in range(3)])
+        self._G = np.zeros((self.M * n_f, len(self.lrt_values)))
+        np.add.at(self._G, (rows, cols), distinct.ravel())
+        self._products_cache = {}
+        # S_j[a, b] = k_j[a] k_j[b] F_j[pair[i(a), i(b)]]: the product index and the constants
+        self._S_product = pair[u_column[:, None], u_column]                            # (12, 12)
+        self._S_constants = self._k[:, :, None] * self._k[:, None, :]                  # (M, 12, 12)
+        # the rows of z of S_j, with the columns in the order (z, x, [gamma: zero], y)
+        zxgy = np.r_[0:11, 0, 0, 0, 11]
+        self._z_rows_product = self._S_product[:3, zxgy]                               # (3, 15)
+        self._z_rows_constants = self._S_constants[:, :3, zxgy]                        # (M, 3, 15)
+        self._z_rows_constants[:, :, 11:14] = 0.0
+        # per distinct score, sum_p (x_p, 0, y_p)(x_p, 0, y_p)' over its pupils (12 x 12, flattened)
+        xgy = np.column_stack([self.X, np.zeros((self.N, 3)), self.y])
+        self._total_by_score = np.zeros((len(self.lrt_values), 144))
+        np.add.at(self._total_by_score, score.ravel(),
+                  (xgy[:, :, None] * xgy[:, None, :]).reshape(-1, 144))
+        # residual sums: the columns of u that the columns of d read, and the pairs (i, i') of
+        # each distinct product
+        self._u_of_d = np.eye(n_u)[u_column]                                           # (12, n_u)
+        self._pair_sum = np.eye(n_f)[pair.ravel()]                                     # (n_u^2, n_f)
+        # F at the weights LRT^k, k = 0, 1, 2: the residual moments of tau_proposal
+        self._moment_products = np.stack([self._G @ self.lrt_values**k for k in range(3)])
+        self._prior_precision = PRIOR_PREC * np.eye(11)
 
     # -- helpers -------------------------------------------------------------
     def precision(self, state: dict) -> np.ndarray:
@@ -191,43 +260,46 @@ class SchoolsGibbs:
                 - 0.5 * PRIOR_PREC * (theta**2 + phi**2))
 
     # -- sufficient statistics -----------------------------------------------
-    def _weighted_sums(self, v: np.ndarray) -> np.ndarray:
-        """Per school, ``sum_{p in j} v(LRT_p) d_p d_p'`` given the weights ``v`` of the distinct scores."""
-        F = (self._G @ v).reshape(self.M, -1)
-        U = F[:, self._pair].reshape(self.M, self._n_u, self._n_u)
-        return self._K @ U @ self._KT
+    def _weighted_products(self, phi: float) -> tuple[np.ndarray, np.ndarray]:
+        """The weights ``v = exp(phi LRT)`` of the distinct scores and the weighted sums of the
+        distinct products, ``F = G @ v`` (school x product, flattened); kept for the last two
+        values of ``phi`` (the current and the proposed one)."""
+        cached = self._products_cache.pop(phi, None)
+        if cached is None:
+            v = np.exp(phi * self.lrt_values)
+            cached = v, self._G @ v
+            if len(self._products_cache) == 2:
+                del self._products_cache[next(iter(self._products_cache))]   # the least recent
+        self._products_cache[phi] = cached
+        return cached
 
     def school_stats(self, phi: float) -> np.ndarray:
         """Per school, ``sum_{p in j} exp(phi LRT_p) d_p d_p'`` with ``d_p = (z_p, x_p, y_p)``: (M, 12, 12).
 
         Times ``exp(theta)`` they hold every sum over pupils of the ``(beta, gamma, alpha)``
         block: ``Z_j' W_j Z_j``, ``Z_j' W_j X_j``, ``X_j' W_j X_j``, ``Z_j' W_j y_j``, ``X_j' W_j y_j``;
-        and since ``e_p = -d_p' c_j`` with ``c_j = (-alpha[j], -beta, 1)``, the weighted sum of
-        squared residuals is ``sum_j c_j' S_j c_j`` (:meth:`residual_sums`).
+        and since ``e_p = d_p' c_j`` with ``c_j = (-alpha[j], -beta, 1)``, the weighted sum of
+        squared residuals is ``sum_j c_j' S_j c_j`` (:meth:`residual_sums`). The sweep reads only
+        the parts it needs (:meth:`_block_stats`, :meth:`residual_sums`), never the whole matrices.
         """
-        return self._weighted_sums(np.exp(phi * self.lrt_values))
-
-    def _stats(self, phi: float) -> np.ndarray:
-        """:meth:`school_stats`, kept for the last two values of ``phi`` (current and proposed)."""
-        S = self._stats_cache.pop(phi, None)
-        if S is None:
-            S = self.school_stats(phi)
-        # the most recently used last; keep two
-        self._stats_cache = dict(list(self._stats_cache.items())[-1:])
-        self._stats_cache[phi] = S
-        return S
+        F = self._weighted_products(phi)[1].reshape(self.M, -1)
+        return F[:, self._S_product] * self._S_constants
 
     def residual_sums(self, state: dict):
         """The sums over pupils of the ``(theta, phi)`` step, at the state's ``alpha`` and ``beta``.
 
         Returns the moments ``sum_p LRT_p^k e_p^2`` (``k = 0, 1, 2``) and a function of ``phi``
         returning ``q = sum_p exp(phi LRT_p) e_p^2`` (so ``exp(theta) q = sum_p tau_p e_p^2``),
-        both as ``sum_j c_j' S_j c_j`` with ``c_j = (-alpha[j], -beta, 1)``.
+        both as ``sum_j c_j' S_j c_j`` with ``c_j = (-alpha[j], -beta, 1)`` (:meth:`school_stats`).
+        Since ``e_p = d_p' c_j = u_p' r_j`` with ``r_j[i] = sum_{a: i(a) = i} k_j[a] c_j[a]``,
+        ``e_p^2 = sum_{i, i'} r_j[i] r_j[i'] u_p[i] u_p[i']``: the sums are dot products of the
+        weighted products ``F`` with the coefficients ``r_j[i] r_j[i']`` summed per product.
         """
-        c = np.empty((self.M, 12))
-        c[:, :3], c[:, 3:11], c[:, 11] = -state["alpha"], -state["beta"], 1.0
-        cc = np.einsum("ji,jk->jik", c, c).ravel()
-        return self._moment_stats @ cc, lambda phi: float(self._stats(phi).ravel() @ cc)
+        c = np.empty((self.M, 12))                  # -c_j: the sign drops out of e_p^2
+        c[:, :3], c[:, 3:11], c[:, 11] = state["alpha"], state["beta"], -1.0
+        r = (c * self._k) @ self._u_of_d                                     # (M, n_u)
+        h = ((r[:, :, None] * r[:, None, :]).reshape(self.M, -1) @ self._pair_sum).ravel()
+        return self._moment_products @ h, lambda phi: float(self._weighted_products(phi)[1] @ h)
 
     # -- the (beta, gamma, alpha) block ----------------------------------------
     def _schur(self, state: dict):
@@ -240,27 +312,23 @@ class SchoolsGibbs:
         # canonical mean bz_j = Z_j'W_j y_j (the 12th column of Cb)
         Cb = w * Cb0
         Cb[:, :, 8:11] = -T
-        Ainv = np.linalg.inv(T + w * Szz)
+        Ainv = inverse_3x3(T + w * Szz)
         W = Ainv @ Cb
-        schur = W.reshape(-1, 12).T @ Cb.reshape(-1, 12)     # sum_j Cb_j' Ainv_j Cb_j
-        P = -schur[:11, :11]
-        P[:8, :8] += w * total[:8, :8]
-        P[8:, 8:] += self.M * T
-        P.flat[::12] += PRIOR_PREC
-        b = -schur[:11, 11]
-        b[:8] += w * total[:8, 8]
-        return P, b, Ainv, W
+        # P = G - sum_j C_j' Ainv_j C_j and b = b_g - sum_j C_j' Ainv_j bz_j (location_conditional)
+        # at once from the 12 columns of Cb: G and b_g hold X'WX and X'Wy over all pupils
+        # (w total), M T for gamma and the prior precision
+        H = w * total - W.reshape(-1, 12).T @ Cb.reshape(-1, 12)
+        H[8:11, 8:11] += self.M * T
+        return H[:11, :11] + self._prior_precision, H[:11, 11], Ainv, W
 
     def _block_stats(self, phi: float):
-        """The pieces of :meth:`school_stats` the (beta, gamma, alpha) block reads, kept per ``phi``."""
-        S = self._stats(phi)
-        pieces = self._block_cache.get(phi)
-        if pieces is None or pieces[0] is not S:
-            Cb0 = np.zeros((self.M, 3, 12))       # columns 8:11 become -T
-            Cb0[:, :, :8], Cb0[:, :, 11] = S[:, :3, 3:11], S[:, :3, 11]
-            pieces = (S, S[:, :3, :3].copy(), Cb0, S[:, 3:, 3:].sum(axis=0))
-            self._block_cache = {phi: pieces}
-        return pieces[1:]
+        """What the (beta, gamma, alpha) block reads of :meth:`school_stats` at ``phi``, without
+        ``exp(theta)``: per school ``Z_j' W_j Z_j`` (M, 3, 3) and ``Z_j' W_j [X_j, 0, y_j]``
+        (M, 3, 12; columns 8:11, zero, are for ``-T``), and over all pupils
+        ``[X, 0, y]' W [X, 0, y]`` (12, 12)."""
+        v, F = self._weighted_products(phi)
+        z_rows = F.reshape(self.M, -1)[:, self._z_rows_product] * self._z_rows_constants  # (M, 3, 15)
+        return z_rows[:, :, :3], z_rows[:, :, 3:], (v @ self._total_by_score).reshape(12, 12)
 
     def location_conditional(self, state: dict) -> tuple[np.ndarray, np.ndarray]:
         """Precision ``P`` (11, 11) and canonical mean ``b`` (11) of ``g = (beta, gamma)`` given
@@ -278,8 +346,8 @@ class SchoolsGibbs:
         conditional given them (the one of :meth:`alpha_conditional`); changes ``state``."""
         P, b, Ainv, W = self._schur(state)
         # beta[1] (LRT^2) is on a scale 1e4 smaller than the rest: draw in unit-diagonal coordinates
-        d = np.sqrt(np.diag(P))
-        g = mvn_from_precision(rng, P / np.outer(d, d), b / d) / d
+        d = np.sqrt(P.diagonal())
+        g = mvn_from_precision_lapack(rng, P / np.outer(d, d), b / d) / d
         state["beta"], state["gamma"] = g[:8], g[8:]
         # alpha[j] ~ N(A_j^-1 (bz_j - C_j g), A_j^-1): Ainv is a covariance, so use its Cholesky factor
         e = rng.standard_normal((self.M, 3, 1))
@@ -296,14 +364,17 @@ class SchoolsGibbs:
         be. At ``phi = 0`` the gradient is ``(N - e^theta s_0, sum(LRT) - e^theta s_1) / 2`` and
         the negative Hessian ``e^theta [[s_0, s_1], [s_1, s_2]] / 2``, plus the prior terms.
         """
-        s0, s1, s2 = moments
-        theta0 = np.log(self.N / s0)
+        m0, m1, q00, q01, q11 = self._tau_proposal(*map(float, moments))
+        return np.array([m0, m1]), np.array([[q00, q01], [q01, q11]])
+
+    def _tau_proposal(self, s0: float, s1: float, s2: float) -> tuple[float, ...]:
+        """:meth:`tau_proposal` in plain Python floats: ``m[0], m[1], Q[0, 0], Q[0, 1], Q[1, 1]``."""
+        theta0 = math.log(self.N / s0)
         h = 0.5 * self.N / s0                               # e^theta0 / 2
         g0, g1 = -PRIOR_PREC * theta0, 0.5 * self.sum_lrt - h * s1
         q00, q01, q11 = h * s0 + PRIOR_PREC, h * s1, h * s2 + PRIOR_PREC
         det = q00 * q11 - q01 * q01
-        m = np.array([theta0 + (q11 * g0 - q01 * g1) / det, (q00 * g1 - q01 * g0) / det])
-        return m, np.array([[q00, q01], [q01, q11]])
+        return theta0 + (q11 * g0 - q01 * g1) / det, (q00 * g1 - q01 * g0) / det, q00, q01, q11
 
     def update_tau_joint(self, rng, state) -> np.ndarray:
         """``(theta, phi)`` as one block: an independence Metropolis-Hastings step from a
@@ -314,25 +385,26 @@ class SchoolsGibbs:
         densities use the same residuals. Returns the acceptance flag twice (theta, phi).
         """
         moments, weighted_sse = self.residual_sums(state)
-        m, Q = self.tau_proposal(moments)
+        # (m, Q) of tau_proposal; plain Python floats from here, faster than NumPy scalars
+        m0, m1, q00, q01, q11 = self._tau_proposal(*moments.tolist())
         # Q = L L' in closed form (2x2); the proposal is m + L'^-1 z with z a bivariate t
-        l11 = np.sqrt(Q[0, 0])
-        l21 = Q[1, 0] / l11
-        l22 = np.sqrt(Q[1, 1] - l21**2)
+        l11 = math.sqrt(q00)
+        l21 = q01 / l11
+        l22 = math.sqrt(q11 - l21**2)
         nu = TAU_PROPOSAL_DF
-        z = rng.standard_normal(2) / np.sqrt(rng.chisquare(nu) / nu)
-        phi_new = m[1] + z[1] / l22
-        theta_new = m[0] + (z[0] - l21 * (phi_new - m[1])) / l11
+        z0, z1 = (rng.standard_normal(2) / math.sqrt(rng.chisquare(nu) / nu)).tolist()
+        phi_new = m1 + z1 / l22
+        theta_new = m0 + (z0 - l21 * (phi_new - m1)) / l11
 
         def log_p_minus_log_q(theta, phi):
-            r1, r2 = l11 * (theta - m[0]) + l21 * (phi - m[1]), l22 * (phi - m[1])   # L'(x - m)
+            r1, r2 = l11 * (theta - m0) + l21 * (phi - m1), l22 * (phi - m1)   # L'(x - m)
             return (self._log_tau(theta, phi, weighted_sse(phi))
-                    + 0.5 * (nu + 2) * np.log1p((r1 * r1 + r2 * r2) / nu))
+                    + 0.5 * (nu + 2) * math.log1p((r1 * r1 + r2 * r2) / nu))
 
         log_ratio = log_p_minus_log_q(theta_new, phi_new) - log_p_minus_log_q(state["theta"], state["phi"])
-        accepted = bool(np.log(rng.uniform()) < log_ratio)
+        accepted = math.log(rng.uniform()) < log_ratio
         if accepted:
-            state["theta"], state["phi"] = float(theta_new), float(phi_new)
+            state["theta"], state["phi"] = theta_new, phi_new
         return np.array([accepted, accepted])
 
     # -- conjugate updates ---------------------------------------------------
@@ -372,7 +444,34 @@ class SchoolsGibbs:
         return mvn_from_precision(rng, *self.gamma_conditional(state))
 
     def update_T(self, rng, state):
-        return wishart_draw(rng, *self.T_conditional(state))
+        """Draw ``T`` from :meth:`T_conditional`: the draw of :func:`wishart_draw` with the 3x3
+        algebra written out in Python floats (for a 3x3 matrix, NumPy's overhead per call is
+        most of the cost of an inverse or a Cholesky factor). Same random numbers, same draw
+        up to rounding."""
+        dev = state["alpha"] - state["gamma"]
+        (a, b, c), (_, d, e), (_, _, f) = (self.R + dev.T @ dev).tolist()
+        # the scale (R + S)^-1 by cofactors (symmetric: six entries)
+        c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
+        det = a * c00 + b * c01 + c * c02
+        s00, s01, s02 = c00 / det, c01 / det, c02 / det
+        s11, s12, s22 = (a * f - c * c) / det, (b * c - a * e) / det, (a * d - b * b) / det
+        # its Cholesky factor L
+        l00 = math.sqrt(s00)
+        l10, l20 = s01 / l00, s02 / l00
+        l11 = math.sqrt(s11 - l10 * l10)
+        l21 = (s12 - l20 * l10) / l11
+        l22 = math.sqrt(s22 - l20 * l20 - l21 * l21)
+        # Bartlett's A: A[i, i]^2 ~ ChiSquared(df - i), A[1, 0], A[2, 0], A[2, 1] ~ N(0, 1)
+        df = WISHART_DF + self.M
+        a0, a1, a2 = (math.sqrt(rng.chisquare(df - i)) for i in range(3))
+        a10, a20, a21 = rng.standard_normal(3).tolist()
+        # B = L A (lower triangular), T = B B'
+        b00, b10, b11 = l00 * a0, l10 * a0 + l11 * a10, l11 * a1
+        b20, b21, b22 = l20 * a0 + l21 * a10 + l22 * a20, l21 * a1 + l22 * a21, l22 * a2
+        t10, t20, t21 = b10 * b00, b20 * b00, b20 * b10 + b21 * b11
+        return np.array([[b00 * b00, t10, t20],
+                         [t10, b10 * b10 + b11 * b11, t21],
+                         [t20, t21, b20 * b20 + b21 * b21 + b22 * b22]])
 
     def update_tau(self, rng, state, step: np.ndarray) -> np.ndarray:
         """Random-walk Metropolis steps for theta then phi; returns the two acceptance flags."""
