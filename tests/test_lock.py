@@ -7,6 +7,9 @@ import re
 import tomllib
 from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
@@ -76,9 +79,6 @@ def test_reference_record_takes_its_versions_from_the_lock():
 def test_a_grouped_test_off_its_groups_worker_fails(request):
     """tests/conftest.py fails a test whose xdist_group mark a ``--dist loadgroup`` run ignored
     (pytest 9.2 with pytest-xdist 3.8, the reason pyproject.toml keeps pytest below 9.2)."""
-    import pytest
-    from types import SimpleNamespace
-
     hook = request.config.pluginmanager.get_plugin(str(ROOT / "tests" / "conftest.py")).pytest_runtest_setup
 
     def item(nodeid, loadgroup=True):
