@@ -118,10 +118,10 @@ book: install
 # The unit tests, then the end-to-end tests (a whole notebook, a subprocess pipeline or a chapter's fits:
 # the chapter 1 student round trip, the simulated Colab, new data same code, the seed-sweep smoke)
 # pytest-xdist: one worker per core (PYTEST_JOBS=1 for one process). Unit tests: a test file stays on
-# one worker, so its module fixtures (compiled models, fits) are made once. Integration tests: the
-# chapter 1 round trip (72 s warm, 161 s with nothing cached) runs alone on one worker and the other
-# three (100 s / 171 s together) on the other; handed out by file, xdist paired the round trip with
-# another test and the stage took 235 s cold
+# one worker, so its module fixtures (compiled models, fits) are made once. Integration tests: by
+# xdist_group, the chapter 1 round trip alone on one worker and the other three together on the
+# other, so both finish at about the same time; handed out otherwise, the round trip shared a worker
+# with another long test while the other worker sat idle. (pytest 9.2 breaks the groups: pyproject.toml)
 PYTEST_JOBS ?= auto
 PYTEST := $(BIN)/python -m pytest -q -n $(PYTEST_JOBS)
 
