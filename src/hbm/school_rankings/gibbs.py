@@ -3,10 +3,7 @@
 Every step is vectorised with NumPy: per-school sums over pupils are one ``np.add.reduceat``
 over pupils sorted by school (or one product with precomputed sums, below), and the 38
 three-by-three school updates are batched linear algebra. No Python loop runs over pupils
-or schools. The blocked sweep's arrays are so small that NumPy's fixed cost per call, not
-arithmetic, dominates its time: it also writes small fixed-size algebra out in closed form
-(the 38 3x3 inverses, :func:`inverse_3x3`; the 3x3 Wishart draw and the 2x2 proposal in plain
-Python floats) and calls LAPACK directly for its one 11x11 draw (:func:`mvn_from_precision_lapack`).
+or schools.
 
 Full conditionals (``w[p] = tau[p] = exp(theta + phi LRT[p])``, prior precision ``1e-4``):
 
@@ -37,13 +34,11 @@ Two sweeps use them (``SchoolsGibbs(df, blocked=...)``):
 from __future__ import annotations
 
 import functools
-import math
 import time
 from numbers import Integral
 
 import arviz as az
 import numpy as np
-from scipy.linalg import lapack
 
 import hbm
 from hbm.school_rankings.design import ALPHA_COLUMNS, BETA_COLUMNS, PRIOR_SD, WISHART_DF, validate_schools
@@ -80,22 +75,6 @@ def mvn_from_precision(rng: np.random.Generator, P: np.ndarray, b: np.ndarray) -
     return mean + np.linalg.solve(np.swapaxes(L, -1, -2), e[..., None])[..., 0]
 
 
-def mvn_from_precision_lapack(rng: np.random.Generator, P: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """:func:`mvn_from_precision` for one precision matrix ``P`` (k, k), calling LAPACK directly.
-
-    The same Cholesky factor ``P = L L'`` (``dpotrf``, the routine behind ``np.linalg.cholesky``)
-    and the same draw from the same ``e``, written as ``L'^-1 (L^-1 b + e) = P^-1 b + L'^-1 e``:
-    two triangular solves (``dtrtrs``). For a matrix this small, NumPy's checks and conversions
-    on every call cost several times the arithmetic.
-    """
-    L, info = lapack.dpotrf(P, lower=True)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"precision matrix not positive definite (dpotrf info {info})")
-    e = rng.standard_normal(b.shape)
-    half = lapack.dtrtrs(L, b, lower=True)[0]                          # L^-1 b
-    return lapack.dtrtrs(L, half + e, lower=True, trans=1)[0]          # L'^-1 (L^-1 b + e)
-
-
 @functools.lru_cache
 def _below_diagonal(k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.tril_indices(k, -1)
@@ -112,34 +91,6 @@ def wishart_draw(rng: np.random.Generator, df: float, scale: np.ndarray) -> np.n
     A[_below_diagonal(k)] = rng.standard_normal(k * (k - 1) // 2)
     LA = np.linalg.cholesky(scale) @ A
     return LA @ LA.T
-
-
-_NEXT, _AFTER = np.array([1, 2, 0]), np.array([2, 0, 1])       # i + 1 and i + 2 (mod 3)
-_COFACTOR_FACTORS = np.stack([3 * _NEXT[:, None] + _NEXT, 3 * _AFTER[:, None] + _AFTER,
-                              3 * _NEXT[:, None] + _AFTER, 3 * _AFTER[:, None] + _NEXT]).reshape(4, 9)
-
-
-def inverse_3x3(A: np.ndarray) -> np.ndarray:
-    """Inverses of a stack of 3x3 matrices, ``(..., 3, 3)``, by the cofactor formula.
-
-    ``A^-1 = C' / det(A)`` with the cofactors
-    ``C[i, k] = A[i+1, k+1] A[i+2, k+2] - A[i+1, k+2] A[i+2, k+1]`` (indices mod 3) and
-    ``det(A) = sum_k A[0, k] C[0, k]``. The same as ``np.linalg.inv`` up to rounding for
-    well-conditioned matrices, in a handful of array operations for the whole stack, where
-    ``np.linalg.inv`` makes one LAPACK call per matrix.
-
-    Parameters
-    ----------
-    A : array (..., 3, 3)
-
-    Returns
-    -------
-    array (..., 3, 3)
-    """
-    f = A.reshape(-1, 9)[:, _COFACTOR_FACTORS]      # the entries A[i', k'] at flat index 3 i' + k'
-    C = (f[:, 0] * f[:, 1] - f[:, 2] * f[:, 3]).reshape(A.shape)
-    det = (A[..., 0, :] * C[..., 0, :]).sum(axis=-1)
-    return np.swapaxes(C, -1, -2) / det[..., None, None]
 
 
 class SchoolsGibbs:
@@ -312,7 +263,7 @@ class SchoolsGibbs:
         # canonical mean bz_j = Z_j'W_j y_j (the 12th column of Cb)
         Cb = w * Cb0
         Cb[:, :, 8:11] = -T
-        Ainv = inverse_3x3(T + w * Szz)
+        Ainv = np.linalg.inv(T + w * Szz)
         W = Ainv @ Cb
         # P = G - sum_j C_j' Ainv_j C_j and b = b_g - sum_j C_j' Ainv_j bz_j (location_conditional)
         # at once from the 12 columns of Cb: G and b_g hold X'WX and X'Wy over all pupils
@@ -347,7 +298,7 @@ class SchoolsGibbs:
         P, b, Ainv, W = self._schur(state)
         # beta[1] (LRT^2) is on a scale 1e4 smaller than the rest: draw in unit-diagonal coordinates
         d = np.sqrt(P.diagonal())
-        g = mvn_from_precision_lapack(rng, P / np.outer(d, d), b / d) / d
+        g = mvn_from_precision(rng, P / np.outer(d, d), b / d) / d
         state["beta"], state["gamma"] = g[:8], g[8:]
         # alpha[j] ~ N(A_j^-1 (bz_j - C_j g), A_j^-1): Ainv is a covariance, so use its Cholesky factor
         e = rng.standard_normal((self.M, 3, 1))
@@ -364,17 +315,14 @@ class SchoolsGibbs:
         be. At ``phi = 0`` the gradient is ``(N - e^theta s_0, sum(LRT) - e^theta s_1) / 2`` and
         the negative Hessian ``e^theta [[s_0, s_1], [s_1, s_2]] / 2``, plus the prior terms.
         """
-        m0, m1, q00, q01, q11 = self._tau_proposal(*map(float, moments))
-        return np.array([m0, m1]), np.array([[q00, q01], [q01, q11]])
-
-    def _tau_proposal(self, s0: float, s1: float, s2: float) -> tuple[float, ...]:
-        """:meth:`tau_proposal` in plain Python floats: ``m[0], m[1], Q[0, 0], Q[0, 1], Q[1, 1]``."""
-        theta0 = math.log(self.N / s0)
+        s0, s1, s2 = moments
+        theta0 = np.log(self.N / s0)
         h = 0.5 * self.N / s0                               # e^theta0 / 2
         g0, g1 = -PRIOR_PREC * theta0, 0.5 * self.sum_lrt - h * s1
         q00, q01, q11 = h * s0 + PRIOR_PREC, h * s1, h * s2 + PRIOR_PREC
         det = q00 * q11 - q01 * q01
-        return theta0 + (q11 * g0 - q01 * g1) / det, (q00 * g1 - q01 * g0) / det, q00, q01, q11
+        m = np.array([theta0 + (q11 * g0 - q01 * g1) / det, (q00 * g1 - q01 * g0) / det])
+        return m, np.array([[q00, q01], [q01, q11]])
 
     def update_tau_joint(self, rng, state) -> np.ndarray:
         """``(theta, phi)`` as one block: an independence Metropolis-Hastings step from a
@@ -385,26 +333,25 @@ class SchoolsGibbs:
         densities use the same residuals. Returns the acceptance flag twice (theta, phi).
         """
         moments, weighted_sse = self.residual_sums(state)
-        # (m, Q) of tau_proposal; plain Python floats from here, faster than NumPy scalars
-        m0, m1, q00, q01, q11 = self._tau_proposal(*moments.tolist())
+        m, Q = self.tau_proposal(moments)
         # Q = L L' in closed form (2x2); the proposal is m + L'^-1 z with z a bivariate t
-        l11 = math.sqrt(q00)
-        l21 = q01 / l11
-        l22 = math.sqrt(q11 - l21**2)
+        l11 = np.sqrt(Q[0, 0])
+        l21 = Q[1, 0] / l11
+        l22 = np.sqrt(Q[1, 1] - l21**2)
         nu = TAU_PROPOSAL_DF
-        z0, z1 = (rng.standard_normal(2) / math.sqrt(rng.chisquare(nu) / nu)).tolist()
-        phi_new = m1 + z1 / l22
-        theta_new = m0 + (z0 - l21 * (phi_new - m1)) / l11
+        z = rng.standard_normal(2) / np.sqrt(rng.chisquare(nu) / nu)
+        phi_new = m[1] + z[1] / l22
+        theta_new = m[0] + (z[0] - l21 * (phi_new - m[1])) / l11
 
         def log_p_minus_log_q(theta, phi):
-            r1, r2 = l11 * (theta - m0) + l21 * (phi - m1), l22 * (phi - m1)   # L'(x - m)
+            r1, r2 = l11 * (theta - m[0]) + l21 * (phi - m[1]), l22 * (phi - m[1])   # L'(x - m)
             return (self._log_tau(theta, phi, weighted_sse(phi))
-                    + 0.5 * (nu + 2) * math.log1p((r1 * r1 + r2 * r2) / nu))
+                    + 0.5 * (nu + 2) * np.log1p((r1 * r1 + r2 * r2) / nu))
 
         log_ratio = log_p_minus_log_q(theta_new, phi_new) - log_p_minus_log_q(state["theta"], state["phi"])
-        accepted = math.log(rng.uniform()) < log_ratio
+        accepted = bool(np.log(rng.uniform()) < log_ratio)
         if accepted:
-            state["theta"], state["phi"] = theta_new, phi_new
+            state["theta"], state["phi"] = float(theta_new), float(phi_new)
         return np.array([accepted, accepted])
 
     # -- conjugate updates ---------------------------------------------------
@@ -444,34 +391,7 @@ class SchoolsGibbs:
         return mvn_from_precision(rng, *self.gamma_conditional(state))
 
     def update_T(self, rng, state):
-        """Draw ``T`` from :meth:`T_conditional`: the draw of :func:`wishart_draw` with the 3x3
-        algebra written out in Python floats (for a 3x3 matrix, NumPy's overhead per call is
-        most of the cost of an inverse or a Cholesky factor). Same random numbers, same draw
-        up to rounding."""
-        dev = state["alpha"] - state["gamma"]
-        (a, b, c), (_, d, e), (_, _, f) = (self.R + dev.T @ dev).tolist()
-        # the scale (R + S)^-1 by cofactors (symmetric: six entries)
-        c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
-        det = a * c00 + b * c01 + c * c02
-        s00, s01, s02 = c00 / det, c01 / det, c02 / det
-        s11, s12, s22 = (a * f - c * c) / det, (b * c - a * e) / det, (a * d - b * b) / det
-        # its Cholesky factor L
-        l00 = math.sqrt(s00)
-        l10, l20 = s01 / l00, s02 / l00
-        l11 = math.sqrt(s11 - l10 * l10)
-        l21 = (s12 - l20 * l10) / l11
-        l22 = math.sqrt(s22 - l20 * l20 - l21 * l21)
-        # Bartlett's A: A[i, i]^2 ~ ChiSquared(df - i), A[1, 0], A[2, 0], A[2, 1] ~ N(0, 1)
-        df = WISHART_DF + self.M
-        a0, a1, a2 = (math.sqrt(rng.chisquare(df - i)) for i in range(3))
-        a10, a20, a21 = rng.standard_normal(3).tolist()
-        # B = L A (lower triangular), T = B B'
-        b00, b10, b11 = l00 * a0, l10 * a0 + l11 * a10, l11 * a1
-        b20, b21, b22 = l20 * a0 + l21 * a10 + l22 * a20, l21 * a1 + l22 * a21, l22 * a2
-        t10, t20, t21 = b10 * b00, b20 * b00, b20 * b10 + b21 * b11
-        return np.array([[b00 * b00, t10, t20],
-                         [t10, b10 * b10 + b11 * b11, t21],
-                         [t20, t21, b20 * b20 + b21 * b21 + b22 * b22]])
+        return wishart_draw(rng, *self.T_conditional(state))
 
     def update_tau(self, rng, state, step: np.ndarray) -> np.ndarray:
         """Random-walk Metropolis steps for theta then phi; returns the two acceptance flags."""
