@@ -1,6 +1,6 @@
 # One-command set-up, build and test of the workbook. Everything installs from nothing.
 #   make book   - create .venv, install, build the HTML book (execution cache on)
-#   make test   - same set-up, unit tests, then a forced, warnings-as-errors build
+#   make test   - same set-up, unit and end-to-end tests, then a forced, warnings-as-errors build and its checks
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,13 +11,14 @@ BUILD_ENV := HBM_QUIET=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 export OPENBLAS_NUM_THREADS ?= 1
 FORCE_CONFIG := _build/_config_force.yml
 
-.PHONY: all book test unit integration build-force force-config chapter student student-roundtrip book-without-solutions sysdeps need-sysdeps install upgrade-lock simulate clean help \
+.PHONY: all book test tests unit integration build-force force-config chapter student student-roundtrip book-without-solutions sysdeps need-sysdeps install upgrade-lock simulate clean help \
 	browser check-book check-chapter timings record-results reproducibility compare-keys warm-rebuild benchmark-samplers
 all: book
 
 help:
 	@echo "make book   build the HTML book in _build/html (creates .venv on first use)"
 	@echo "make test   unit and end-to-end tests + forced book build with warnings as errors"
+	@echo "make tests  the unit and end-to-end tests alone (make unit, make integration: one kind)"
 	@echo "make chapter NB=01_eight_schools   build one chapter alone, forced, warnings as errors"
 	@echo "make student  write the student edition (notebooks without solutions, data, hbm) to _build/student"
 	@echo "make student-roundtrip [NB=01_eight_schools]  run the edition with the solutions put back (all checks PASS)"
@@ -115,15 +116,19 @@ book: install
 	$(BUILD_ENV) $(BIN)/jupyter-book build . --path-output .
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-# The unit tests, then the end-to-end tests (a whole notebook, a subprocess pipeline or a chapter's fits:
-# the chapter 1 student round trip, the simulated Colab, new data same code, the seed-sweep smoke)
-# pytest-xdist: one worker per core (PYTEST_JOBS=1 for one process). Unit tests: a test file stays on
-# one worker, so its module fixtures (compiled models, fits) are made once. Integration tests: by
-# xdist_group, the chapter 1 round trip alone on one worker and the other three together on the
-# other, so both finish at about the same time; handed out otherwise, the round trip shared a worker
-# with another long test while the other worker sat idle. (pytest 9.2 breaks the groups: pyproject.toml)
+# The unit tests and the end-to-end tests (a whole notebook, a subprocess pipeline or a chapter's fits:
+# the chapter 1 student round trip, the simulated Colab, new data same code, the seed-sweep smoke).
+# pytest-xdist: one worker per core (PYTEST_JOBS=1 for one process). A test file stays on one worker,
+# so its module fixtures (compiled models, fits) are made once. `make tests` (what `make test` runs)
+# runs both kinds in one session: the workers start and collect once, the end-to-end tests are handed
+# out first (tests/conftest.py) and the unit tests fill in around them, so neither worker waits at the
+# end of a stage. By xdist_group, chapter 1's round trip runs alone on its worker and the three
+# pipeline tests together. (pytest 9.2 breaks the groups: pyproject.toml)
 PYTEST_JOBS ?= auto
 PYTEST := $(BIN)/python -m pytest -q -n $(PYTEST_JOBS)
+
+tests: install
+	$(PYTEST) --dist loadgroup --no-loadscope-reorder -m "not book" --durations=20
 
 unit: install
 	$(PYTEST) --dist loadfile -m "not book and not integration" --durations=15
@@ -230,7 +235,7 @@ warm-rebuild: install
 benchmark-samplers: install
 	$(BIN)/python benchmarks/samplers.py
 
-test: unit integration build-force check-book
+test: tests build-force check-book
 	@echo "All tests passed; the book is at $(CURDIR)/_build/html/index.html"
 
 clean:

@@ -20,9 +20,25 @@ def pytensor_mode(request):
         yield
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """For ``make tests`` (``--dist loadgroup --no-loadscope-reorder``: unit and integration tests in
+    one run on every core): a test without an ``xdist_group`` mark joins its file's group, so a
+    file stays on one worker and its module fixtures (compiled models, fits) are made once; and the
+    integration tests, the longest, are handed out first, so that the unit tests fill in around them
+    instead of leaving one worker idle at the end. (Runs before pytest-xdist's own hook, which reads
+    the marks.)"""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+
+
 def pytest_runtest_setup(item):
-    """Fail a test whose ``xdist_group`` mark a ``--dist loadgroup`` run (``make integration``) does
-    not honour. pytest-xdist puts a grouped test on its group's worker by appending ``@group`` to
+    """Fail a test whose ``xdist_group`` mark a ``--dist loadgroup`` run (``make tests``,
+    ``make check-book``) does not honour. pytest-xdist puts a grouped test on its group's worker by appending ``@group`` to
     the test's node id; pytest 9.2 ignores that (pytest-xdist issue 1386) and the groups would be
     silently spread over the workers: chapter 1's round trip shared a worker with another long test
     while the other worker sat idle at the end."""

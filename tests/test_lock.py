@@ -89,3 +89,35 @@ def test_a_grouped_test_off_its_groups_worker_fails(request):
         hook(item("tests/test_x.py::test_y"))
     hook(item("tests/test_x.py::test_y@pipelines"))              # the group is in the node id: runs
     hook(item("tests/test_x.py::test_y", loadgroup=False))       # another --dist mode: runs
+
+
+def test_make_tests_keeps_each_file_on_one_worker_and_hands_out_the_integration_tests_first(request):
+    """``make tests`` (unit and integration tests in one ``--dist loadgroup`` run): tests/conftest.py
+    groups every ungrouped test by its file, keeps the groups it finds, and puts the integration tests
+    first; in any other run it changes nothing."""
+    hook = request.config.pluginmanager.get_plugin(str(ROOT / "tests" / "conftest.py")).pytest_collection_modifyitems
+
+    class Item:
+        def __init__(self, path, *marks):
+            self.path, self.marks = Path(path), {m.name: m for m in marks}
+
+        def get_closest_marker(self, name):
+            return self.marks.get(name)
+
+        def add_marker(self, decorator):
+            self.marks[decorator.name] = decorator.mark
+
+    def items():
+        return [Item("tests/test_a.py"), Item("tests/test_b.py"),
+                Item("tests/test_c.py", pytest.mark.integration.mark, pytest.mark.xdist_group("pipelines").mark),
+                Item("tests/test_a.py")]
+
+    def groups(run):
+        return [(i.path.stem, i.marks.get("xdist_group") and i.marks["xdist_group"].args[0]) for i in run]
+
+    run = items()
+    hook(config=SimpleNamespace(option=SimpleNamespace(loadgroup=True)), items=run)
+    assert groups(run) == [("test_c", "pipelines"), ("test_a", "test_a"), ("test_b", "test_b"), ("test_a", "test_a")]
+    run = items()
+    hook(config=SimpleNamespace(option=SimpleNamespace(loadgroup=False)), items=run)
+    assert groups(run) == [("test_a", None), ("test_b", None), ("test_c", "pipelines"), ("test_a", None)]
