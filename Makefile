@@ -186,9 +186,10 @@ book-without-solutions: install
 
 # Tests of the built book (tests/book/): every page in headless Chromium (screenshots in
 # _build/screenshots/), no runaway chapter (over 3x its budget), the key numbers against the committed
-# reference within their Monte Carlo error
+# reference within their Monte Carlo error. On every core: the tests of one page run on one worker, which
+# opens it once (by_page in tests/book/test_browser.py)
 check-book: install browser
-	HBM_CHROMIUM=$$(command -v chromium) $(BIN)/python -m pytest -q -m book tests/book
+	HBM_CHROMIUM=$$(command -v chromium) $(PYTEST) --dist loadgroup -m book tests/book
 
 # The browser test on one chapter built by `make chapter NB=...`
 check-chapter: install browser

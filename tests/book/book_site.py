@@ -10,6 +10,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("HBM_BOOK_BUILD_DIR", ROOT / "_build")).resolve()
 HTML = BUILD / "html"
+SCREENSHOTS = "screenshots"
+"""The folder of ``BUILD`` that keeps one screenshot per page (``make check-book``)."""
 
 
 def _toc_files(entries) -> list[str]:

@@ -12,10 +12,18 @@ folder's parent first) and ``HBM_BOOK_TOC`` to name the table of contents, e.g. 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
-from book_site import BUILD, HTML
+from book_site import BUILD, HTML, SCREENSHOTS
+
+
+def pytest_sessionstart(session):
+    """Empty the screenshot folder once per run: in the single process, or in pytest-xdist's
+    controller before it starts the workers (``make check-book``), never in a worker."""
+    if not hasattr(session.config, "workerinput"):
+        shutil.rmtree(BUILD / SCREENSHOTS, ignore_errors=True)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -17,7 +17,6 @@ import functools
 import json
 import os
 import re
-import shutil
 import threading
 import urllib.request
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
-from book_site import HTML, notebook_pages, toc_pages
+from book_site import HTML, SCREENSHOTS, notebook_pages, toc_pages
 
 CHROMIUM = os.environ.get("HBM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -39,6 +38,13 @@ WARNING_TEXT = re.compile(r"warn|traceback|\berror\b|exception|divergences? afte
 
 PAGES = toc_pages()
 NOTEBOOKS = notebook_pages()
+
+
+def by_page(docnames: list[str]) -> list:
+    """The parameters of a test run on each page. ``make check-book`` runs the tests on every core
+    (pytest-xdist, ``--dist loadgroup``): the tests of one page go to one worker, which opens it once."""
+    return [pytest.param(docname, marks=pytest.mark.xdist_group(docname)) for docname in docnames]
+
 
 # Expand everything a reader can expand (solution dropdowns, hidden cells) so that the
 # figures inside have a size; uses sphinx-togglebutton's own toggleHidden when present.
@@ -126,9 +132,9 @@ def browser():
 
 @pytest.fixture(scope="session")
 def screenshots(build_dir):
-    folder = build_dir / "screenshots"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    """The folder of the screenshots (emptied once per run, before the workers start: conftest.py)."""
+    folder = build_dir / SCREENSHOTS
+    folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
@@ -211,7 +217,7 @@ def test_toc_has_pages():
     assert PAGES and NOTEBOOKS, f"no pages or no notebook pages found in the table of contents: {PAGES}"
 
 
-@pytest.mark.parametrize("docname", PAGES)
+@pytest.mark.parametrize("docname", by_page(PAGES))
 def test_page_loads_cleanly(visit, docname):
     """Every page loads, logs no console error, fetches nothing from another host."""
     v = visit(docname)
@@ -222,7 +228,7 @@ def test_page_loads_cleanly(visit, docname):
     assert not v.console_errors, f"console errors: {v.console_errors}"
 
 
-@pytest.mark.parametrize("docname", NOTEBOOKS)
+@pytest.mark.parametrize("docname", by_page(NOTEBOOKS))
 def test_figures_render(visit, docname):
     """Every image and SVG figure is loaded and has a non-zero size on screen."""
     facts = visit(docname).facts
@@ -235,7 +241,7 @@ def test_figures_render(visit, docname):
     assert not no_alt, f"figures without alt text: {no_alt}"
 
 
-@pytest.mark.parametrize("docname", NOTEBOOKS)
+@pytest.mark.parametrize("docname", by_page(NOTEBOOKS))
 def test_math_typeset(visit, docname):
     """MathJax typeset every formula without error, and no raw TeX delimiters are left in the prose."""
     facts = visit(docname).facts
@@ -247,7 +253,7 @@ def test_math_typeset(visit, docname):
     assert not raw, f"raw TeX left in the text: {raw}"
 
 
-@pytest.mark.parametrize("docname", NOTEBOOKS)
+@pytest.mark.parametrize("docname", by_page(NOTEBOOKS))
 def test_outputs_clean(visit, docname):
     """No traceback, error box or unintended warning in any cell output."""
     facts = visit(docname).facts
@@ -261,14 +267,14 @@ def test_outputs_clean(visit, docname):
                           f"{ALLOWED_STDERR_TAG!r} if the chapter shows it on purpose): {warnings}")
 
 
-@pytest.mark.parametrize("docname", NOTEBOOKS)
+@pytest.mark.parametrize("docname", by_page(NOTEBOOKS))
 def test_code_fits_the_column(visit, docname):
     """No code cell (solutions opened) is wider than the content column: nothing is cut off."""
     wide = visit(docname).facts["codeOverflow"]
     assert not wide, f"code wider than the column (first lines): {wide}"
 
 
-@pytest.mark.parametrize("docname", NOTEBOOKS)
+@pytest.mark.parametrize("docname", by_page(NOTEBOOKS))
 def test_navigation_links_resolve(visit, server, docname):
     """The sidebar links to every other page of the book, and every local link on the page resolves."""
     facts = visit(docname).facts
@@ -280,7 +286,7 @@ def test_navigation_links_resolve(visit, server, docname):
     assert not broken, f"links that do not resolve: {broken}"
 
 
-@pytest.mark.parametrize("docname", NOTEBOOKS)
+@pytest.mark.parametrize("docname", by_page(NOTEBOOKS))
 def test_download_offers_notebook(visit, docname):
     """The download button offers the chapter's own .ipynb, and it is a notebook."""
     facts = visit(docname).facts
@@ -293,11 +299,10 @@ def test_download_offers_notebook(visit, docname):
     assert notebook.get("nbformat") == 4 and notebook.get("cells"), f"{ipynb[0]} is not a notebook"
 
 
-def test_screenshots_kept(visit, screenshots):
-    """One screenshot per page of the table of contents is kept as an artefact."""
-    for docname in PAGES:
-        visit(docname)
-    shots = {p.stem for p in screenshots.glob("*.jpg")}
-    missing = [d for d in PAGES if d.replace("/", "__") not in shots]
-    assert not missing, f"no screenshot of {missing} in {screenshots}"
-    assert all(p.stat().st_size > 1000 for p in screenshots.glob("*.jpg"))
+@pytest.mark.parametrize("docname", by_page(PAGES))
+def test_screenshot_kept(visit, screenshots, docname):
+    """A screenshot of every page of the table of contents is kept as an artefact."""
+    visit(docname)
+    shot = screenshots / f"{docname.replace('/', '__')}.jpg"
+    assert shot.is_file(), f"no screenshot of {docname} in {screenshots}"
+    assert shot.stat().st_size > 1000, f"{shot} is almost empty"
