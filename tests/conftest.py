@@ -38,10 +38,10 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_runtest_setup(item):
     """Fail a test whose ``xdist_group`` mark a ``--dist loadgroup`` run (``make tests``,
-    ``make check-book``) does not honour. pytest-xdist puts a grouped test on its group's worker by appending ``@group`` to
-    the test's node id; pytest 9.2 ignores that (pytest-xdist issue 1386) and the groups would be
-    silently spread over the workers: chapter 1's round trip shared a worker with another long test
-    while the other worker sat idle at the end."""
+    ``make check-book``) does not honour. pytest-xdist puts a grouped test on its group's worker by
+    appending ``@group`` to the test's node id; pytest 9.2 ignores that (pytest-xdist issue 1386)
+    and the groups would be silently spread over the workers: chapter 1's round trip shared a
+    worker with another long test while the other worker sat idle at the end."""
     if (getattr(item.config.option, "loadgroup", False) and item.get_closest_marker("xdist_group")
             and "@" not in item.nodeid):
         pytest.fail(f"xdist_group ignored by pytest {pytest.__version__} with pytest-xdist (its issue 1386): "
