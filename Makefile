@@ -75,17 +75,20 @@ browser: need-sysdeps
 # in pyproject.toml by `make upgrade-lock`), then this project, editable, without dependencies.
 # uv (installed with pip into .venv/tools/uv, apart from the book's environment) installs them in
 # parallel, several times faster than pip; INSTALLER=pip uses pip alone.
+# uv leaves out the packages of requirements-exclude.txt (the file says why); uv >= 0.13 leaves
+# them out although the lock lists them.
 LOCK := requirements-lock.txt
+EXCLUDES := requirements-exclude.txt
 INSTALLER ?= uv
 UV := $(VENV)/tools/uv/bin/uv
-UV_PIN := uv>=0.9,<1
+UV_PIN := uv>=0.13,<1
 LOCK_FLAGS := --universal --python-version 3.11 --no-config --index-url https://pypi.org/simple
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)/tools/uv
 	$(VENV)/tools/uv/bin/python -m pip install -q "$(UV_PIN)"
 
-$(STAMP): $(LOCK) requirements.txt pyproject.toml
+$(STAMP): $(LOCK) $(EXCLUDES) requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed")'
 	$(PYTHON) -m venv $(VENV)
 ifeq ($(INSTALLER),pip)
@@ -94,7 +97,7 @@ ifeq ($(INSTALLER),pip)
 	$(BIN)/python -m pip install -q --no-deps -e .
 else
 	$(MAKE) --no-print-directory $(UV)
-	$(UV) pip install -q --compile-bytecode --python $(BIN)/python -r $(LOCK)
+	$(UV) pip install -q --compile-bytecode --python $(BIN)/python -r $(LOCK) --excludes $(EXCLUDES)
 	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
 endif
 	$(BIN)/python -m ipykernel install --sys-prefix --name hbm --display-name "Python (hbm workbook)" >/dev/null

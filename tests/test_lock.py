@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import tomllib
 from importlib import metadata
@@ -65,6 +66,19 @@ def test_this_environment_has_the_locked_versions_of_the_recorded_packages():
     differ = {name: (metadata.version(name), pins.get(name)) for name in PACKAGES
               if metadata.version(name) != pins.get(name)}
     assert not differ, f"installed vs locked: {differ}; run make install"
+
+
+def test_make_install_leaves_out_the_excluded_packages():
+    """requirements-exclude.txt: `make install` (uv) installs the lock without them, although the lock
+    lists them; jsonschema then imports without building rfc3987-syntax's parser."""
+    excluded = [ln.strip() for ln in (ROOT / "requirements-exclude.txt").read_text().splitlines()
+                if ln.strip() and not ln.startswith("#")]
+    assert excluded == ["rfc3987-syntax", "lark"] and set(excluded) <= set(_pins())
+    if metadata.distribution("jsonschema").read_text("INSTALLER").strip() != "uv":
+        pytest.skip("this environment was not installed by make install (uv), which is what excludes them")
+    installed = [name for name in excluded if importlib.util.find_spec(name.replace("-", "_"))]
+    assert not installed, f"{installed} installed; a .venv older than requirements-exclude.txt keeps them: " \
+                          "remove .venv and run make install"
 
 
 def test_reference_record_takes_its_versions_from_the_lock():
