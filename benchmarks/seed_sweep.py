@@ -252,13 +252,25 @@ def seed_offset(offset: int):
 
 def cache_nutpie_compilation() -> None:
     """Compile each PyMC model for nutpie once and reuse it for the other seeds (the compiled
-    model does not depend on the seed). Keyed by the model object, which the sweep keeps."""
+    model does not depend on the seed). Keyed by the model object, which the sweep keeps; so is
+    the frozen copy that ``hbm.sampling.sample`` hands the sampler (the sweep never changes a
+    model's data)."""
     try:
         import nutpie
     except ImportError:
         return
     if getattr(nutpie.compile_pymc_model, "_seed_sweep_cache", None) is not None:
         return
+    from hbm import sampling
+
+    freeze, frozen = sampling.freeze_dims_and_data, {}
+
+    def freeze_once(model):
+        if id(model) not in frozen:
+            frozen[id(model)] = (model, freeze(model))
+        return frozen[id(model)][1]
+
+    sampling.freeze_dims_and_data = freeze_once
     compile_model, cache = nutpie.compile_pymc_model, {}
 
     def cached(model, **kwargs):

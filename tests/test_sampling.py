@@ -3,6 +3,7 @@ import importlib.util
 import numpy as np
 import pymc as pm
 import pytest
+from pytensor.compile.sharedvalue import SharedVariable
 
 import hbm
 from hbm import sampling
@@ -116,6 +117,23 @@ def test_nutpie_posterior_looks_like_pymcs():
     post = idata.posterior
     assert sorted(post.data_vars) == ["sigma", "x"]
     assert post["sigma"].dims == ("chain", "draw", "group") and list(post["group"].values) == ["a", "b", "c"]
+
+
+def test_a_model_with_data_is_sampled_frozen_at_its_current_data(monkeypatch):
+    """sample() hands the sampler a copy of a model with data containers, their values fixed as
+    constants (faster to compile); the model keeps its container, and data set before sampling count."""
+    handed, pm_sample = [], pm.sample
+    monkeypatch.setattr(pm, "sample", lambda model, **kw: handed.append(model) or pm_sample(model=model, **kw))
+    with pm.Model(coords={"obs": range(3)}) as model:
+        x = pm.Data("x", np.zeros(3), dims="obs")
+        mu = pm.Normal("mu", 0, 10)
+        pm.Normal("y", mu + x, 0.1, observed=np.full(3, 5.0), dims="obs")
+    with model:
+        pm.set_data({"x": np.full(3, 2.0)})
+    idata = sampling.sample(model, random_seed=6, draws=200, tune=200, chains=2, progressbar=False)
+    assert float(idata.posterior["mu"].mean()) == pytest.approx(3.0, abs=0.05)   # posterior sd 0.058
+    assert handed[0] is not model and not any(isinstance(v, SharedVariable) for v in handed[0].data_vars)
+    assert [v.name for v in model.data_vars] == ["x"]
 
 
 def test_numba_slice_assignment_errors_are_switched_and_still_raise():

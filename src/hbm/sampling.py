@@ -20,6 +20,7 @@ import hbm
 import numpy as np
 import pandas as pd
 import pymc as pm
+from pymc.model.transform.optimization import freeze_dims_and_data
 
 NUTS_SAMPLER = "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
 """The NUTS implementation every chapter uses: nutpie when installed, else PyMC's."""
@@ -64,6 +65,15 @@ def sample(model: pm.Model, *, random_seed: int, **overrides) -> az.InferenceDat
     shown; during the book build they are not (the chapters assert convergence
     with :func:`check_convergence` instead, and the pages stay free of stderr).
 
+    A model with data containers (``pm.Data``) is sampled as a copy with its data
+    and dimension lengths fixed as constants (PyMC's ``freeze_dims_and_data``):
+    the same posterior, compiled faster, because nutpie passes each container to
+    its compiled log density through a step that numba compiles slowly. On the
+    reference 2-core machine chapter 2's and 4's models compiled in 5-8 s frozen
+    against 9-19 s (the speed issue's closing notes). ``model`` itself is not
+    changed, so ``pm.set_data`` on it before sampling still takes effect. A model
+    without data containers compiles no faster frozen, and is sampled as it is.
+
     With ``nuts_sampler="nutpie"`` the posterior is tidied to look like
     PyMC's own: nutpie's extra unconstrained variables (``sigma_log__``, ...)
     are dropped and the model's dimension names restored where nutpie lost them.
@@ -76,7 +86,8 @@ def sample(model: pm.Model, *, random_seed: int, **overrides) -> az.InferenceDat
     kwargs.setdefault("cores", min(kwargs["chains"], os.cpu_count() or 1))
     if kwargs.get("nuts_sampler") == "nutpie":
         plain_numba_shape_errors()
-    idata = pm.sample(model=model, random_seed=hbm.seed(random_seed), **kwargs)
+    sampled = freeze_dims_and_data(model) if model.data_vars else model
+    idata = pm.sample(model=sampled, random_seed=hbm.seed(random_seed), **kwargs)
     if kwargs.get("nuts_sampler") == "nutpie":
         idata.posterior = _tidy_nutpie_posterior(idata.posterior, model)
     return idata
