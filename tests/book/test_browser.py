@@ -159,6 +159,10 @@ def visit(server, browser, screenshots):
             return cache[docname]
         url = urljoin(server, f"{docname}.html")
         context = browser.new_context(viewport={"width": 1280, "height": 900})
+        # Playwright's default 30 s is a timing assertion in disguise: with two workers on a busy
+        # 2-core machine, chapter 5's page once took longer than that to go network-idle (a cold
+        # make test, speed issue session 12). The checks are of what the page shows, not how fast.
+        context.set_default_timeout(180_000)
         page = context.new_page()
         record = Visit(url=url, status=None)
         local = urlparse(server).netloc
