@@ -468,3 +468,14 @@ def test_population_moments_are_the_weighted_mean_and_sd():
     assert moments.loc["mu_log_frequency", "sd"] == pytest.approx(np.sqrt(0.25 * 1.25**2 + 0.5 * 0.25**2 + 0.25 * 1.75**2))
     assert moments.loc["sigma_log_frequency", "mean"] == pytest.approx(1.25)
     assert moments.loc["sigma_log_frequency", "sd"] == pytest.approx(np.sqrt(3) / 4)
+
+
+def test_grid_of_some_objects_gives_their_weights():
+    grid = ds.frequency_grid(synthetic(freqs=(0.2, 0.31, 0.45)))
+    names = [grid.objects[2], grid.objects[0]]
+    part = grid.select(names)
+    assert part.objects == names and part.frequency.shape == (2, grid.frequency.shape[1])
+    rows = [grid.objects.index(n) for n in names]
+    mu, sigma = np.array([-1.0, 0.5]), np.array([0.3, 1.0])
+    for args in [(), (mu, sigma)]:
+        assert np.allclose(ds.frequency_weights(part, *args), ds.frequency_weights(grid, *args)[rows])

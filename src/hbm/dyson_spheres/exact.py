@@ -10,7 +10,7 @@ mixture over the grid (:func:`hbm.dyson_spheres.models.build_grid_model`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -114,6 +114,13 @@ class FrequencyGrid:
     def band(self) -> np.ndarray:
         """``(objects, 2)``: lowest and highest frequency of each object's grid."""
         return self.frequency[:, [0, -1]]
+
+    def select(self, objects: list[str]) -> FrequencyGrid:
+        """The grid of the given objects only, in the given order (each object's grid and weights
+        do not depend on the others')."""
+        rows = [self.objects.index(name) for name in objects]
+        return replace(self, objects=list(objects), frequency=self.frequency[rows], step=self.step[rows],
+                       log_likelihood=self.log_likelihood[rows], scale=self.scale[rows])
 
 
 def frequency_grid(
