@@ -109,7 +109,7 @@ def _eight_schools() -> list[Fit]:
         Fit("es_noncentred", "01_eight_schools", "non-centred, HalfCauchy(5) on tau",
             {"seed": 102, "target_accept": 0.95}, nc()),
         Fit("es_flat", "01_eight_schools", "non-centred, BDA3 (flat) priors",
-            {"seed": 104, "target_accept": 0.95}, nc(priors=es.BDA3_PRIORS)),
+            {"seed": 104, "target_accept": 0.99}, nc(priors=es.BDA3_PRIORS)),
     ]
     for key, (prior, seed) in tau_priors.items():
         fits.append(Fit(f"es_prior_{key}", "01_eight_schools", f"non-centred, tau ~ {prior['dist']}",
@@ -118,7 +118,7 @@ def _eight_schools() -> list[Fit]:
         Fit("es_student_t", "01_eight_schools", "non-centred, Student-t(4) population",
             {"seed": 210, **small}, nc(population="student_t", nu=4), check=sensitivity),
         Fit("es_simulated", "01_eight_schools", "non-centred, eight simulated schools",
-            {"seed": 302, "draws": 500, "target_accept": 0.95}, simulated, model_per_seed=True),
+            {"seed": 302, "target_accept": 0.95}, simulated, model_per_seed=True),
         Fit("es_stan", "01_eight_schools", "PyStan, non-centred",
             {"seed": 401, "adapt_delta": 0.95, "sampler": "stan"}, run=stan),
     ]
