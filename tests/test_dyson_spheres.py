@@ -479,3 +479,5 @@ def test_grid_of_some_objects_gives_their_weights():
     mu, sigma = np.array([-1.0, 0.5]), np.array([0.3, 1.0])
     for args in [(), (mu, sigma)]:
         assert np.allclose(ds.frequency_weights(part, *args), ds.frequency_weights(grid, *args)[rows])
+    with pytest.raises(ValueError, match="no such object.*S9"):
+        grid.select(["S0", "S9"])

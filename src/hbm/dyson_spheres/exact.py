@@ -116,8 +116,21 @@ class FrequencyGrid:
         return self.frequency[:, [0, -1]]
 
     def select(self, objects: list[str]) -> FrequencyGrid:
-        """The grid of the given objects only, in the given order (each object's grid and weights
-        do not depend on the others')."""
+        """The grid of some objects only (each object's grid and weights do not depend on the others').
+
+        Parameters
+        ----------
+        objects : list of str
+            Object ids of this grid, in the order wanted.
+
+        Returns
+        -------
+        FrequencyGrid
+            Those objects' rows, in that order.
+        """
+        unknown = [name for name in objects if name not in self.objects]
+        if unknown:
+            raise ValueError(f"no such object in the grid: {unknown} (the grid has {self.objects})")
         rows = [self.objects.index(name) for name in objects]
         return replace(self, objects=list(objects), frequency=self.frequency[rows], step=self.step[rows],
                        log_likelihood=self.log_likelihood[rows], scale=self.scale[rows])
