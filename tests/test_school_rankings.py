@@ -120,12 +120,38 @@ def test_draws_have_the_conditional_moments(tiny):
     # sampling sd of a covariance estimate: sqrt((S_ii S_jj + S_ij^2) / n)
     se_cov = np.sqrt((np.outer(sd**2, sd**2) + cov**2) / n)
     assert np.all(np.abs(np.cov(draws.T) - cov) < 5 * se_cov)
+    # one matrix at a time (LAPACK directly): the same moments
+    n = 8000
+    draws = np.array([ls.mvn_from_precision(rng, P, b) for _ in range(n)])
+    assert np.all(np.abs(draws.mean(0) - np.linalg.solve(P, b)) < 5 * sd / np.sqrt(n))
+    assert np.all(np.abs(np.cov(draws.T) - cov) < 5 * np.sqrt((np.outer(sd**2, sd**2) + cov**2) / n))
     dof, scale = sampler.T_conditional(state)
     n = 4000
     Ts = np.array([ls.wishart_draw(rng, dof, scale) for _ in range(n)])
     # Wishart moments: E W = dof * V, Var W_ij = dof (V_ij^2 + V_ii V_jj)
     se_T = np.sqrt(dof * (scale**2 + np.outer(np.diag(scale), np.diag(scale))) / n)
     assert np.all(np.abs(Ts.mean(0) - dof * scale) < 5 * se_T)
+
+
+@pytest.mark.parametrize("m, k", [(38, 3), (5, 2), (3, 4), (1, 1)])
+def test_inverse_cholesky_blocks_is_each_blocks(m, k):
+    from hbm.school_rankings.gibbs import inverse_cholesky_blocks
+
+    rng = np.random.default_rng(m + k)
+    X = rng.standard_normal((m, k, k + 2))
+    A = X @ np.swapaxes(X, 1, 2) + 0.1 * np.eye(k)
+    L_inv = inverse_cholesky_blocks(A)
+    np.testing.assert_allclose(L_inv, np.linalg.inv(np.linalg.cholesky(A)), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.swapaxes(L_inv, 1, 2) @ L_inv, np.linalg.inv(A), rtol=1e-9, atol=1e-12)
+
+
+def test_inverse_cholesky_blocks_names_a_block_that_is_not_positive_definite():
+    from hbm.school_rankings.gibbs import inverse_cholesky_blocks
+
+    A = np.tile(np.eye(3), (6, 1, 1))
+    A[4, 1, 1] = -1.0
+    with pytest.raises(np.linalg.LinAlgError, match="block 4 "):
+        inverse_cholesky_blocks(A)
 
 
 def test_tau_density_is_the_normal_log_likelihood(tiny):

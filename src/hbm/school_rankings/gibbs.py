@@ -34,11 +34,13 @@ Two sweeps use them (``SchoolsGibbs(df, blocked=...)``):
 from __future__ import annotations
 
 import functools
+import math
 import time
 from numbers import Integral
 
 import arviz as az
 import numpy as np
+from scipy.linalg import lapack
 
 import hbm
 from hbm.school_rankings.design import ALPHA_COLUMNS, BETA_COLUMNS, PRIOR_SD, WISHART_DF, validate_schools
@@ -50,12 +52,67 @@ heavier than the conditional's, so the ratio of the two is bounded and the step 
 in a tail the proposal misses."""
 
 
+def _cholesky(P: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor ``L`` (``P = L L'``) of one symmetric positive definite matrix.
+
+    LAPACK's ``dpotrf`` called directly: for the small matrices of a Gibbs sweep, NumPy's
+    ``np.linalg`` spends about ten times longer in its Python wrapper than in the arithmetic.
+    """
+    L, info = lapack.dpotrf(P, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"matrix is not positive definite (LAPACK dpotrf info={info})")
+    return L
+
+
+def _solve_lower(L: np.ndarray, b: np.ndarray, *, transposed: bool = False) -> np.ndarray:
+    """``L^-1 b`` (or ``L'^-1 b`` if ``transposed``) for a lower triangular ``L``: LAPACK ``dtrtrs``."""
+    return lapack.dtrtrs(L, b, lower=1, trans=int(transposed))[0]
+
+
+@functools.lru_cache
+def _band_layout(m: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where LAPACK's lower band storage of a stack of ``m`` blocks of size ``k x k`` (one
+    block-diagonal matrix of bandwidth ``k - 1``) reads the stack, flattened: its index, a mask
+    of the entries outside every block (zero), and the blocks' identities stacked (m k, k)."""
+    i, j = np.arange(k)[:, None] + np.arange(k), np.arange(k)     # band row r, column j: A[j + r, j]
+    inside = i < k
+    index = (np.where(inside, i * k + j, 0)[:, None, :] + k * k * np.arange(m)[:, None]).reshape(k, -1)
+    mask = np.broadcast_to(inside[:, None, :], (k, m, k)).reshape(k, -1).astype(float)
+    return index, mask, np.tile(np.eye(k), (m, 1))
+
+
+def inverse_cholesky_blocks(A: np.ndarray) -> np.ndarray:
+    """``L_j^-1`` for each ``A_j = L_j L_j'`` of a stack of symmetric positive definite matrices.
+
+    The stack is one block-diagonal matrix of bandwidth ``k - 1``: LAPACK factors it in band
+    storage in one call (``dpbtrf``) and solves for the stacked identities in another
+    (``dtbtrs``). ``np.linalg`` would make one call per block, 38 for the London schools, and
+    take several times longer. Then ``A_j^-1 = L_j^-1' L_j^-1``.
+
+    Parameters
+    ----------
+    A : array (M, k, k)
+
+    Returns
+    -------
+    array (M, k, k)
+        Lower triangular.
+    """
+    m, k, _ = A.shape
+    index, mask, identities = _band_layout(m, k)
+    L_band, info = lapack.dpbtrf(A.reshape(-1)[index] * mask, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"block {(info - 1) // k} of the stack is not positive definite")
+    return lapack.dtbtrs(L_band, identities, uplo="L")[0].reshape(m, k, k)
+
+
 def mvn_from_precision(rng: np.random.Generator, P: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Draw from ``N(P^-1 b, P^-1)`` given the precision ``P``, batched over leading axes.
 
-    With ``P = L L'``, the draw is ``P^-1 b + L'^-1 e``, ``e ~ N(0, I)``: its covariance is
-    ``L'^-1 L^-1 = P^-1``. (Multiplying ``e`` by ``chol(P)`` instead would use the precision
-    as a covariance, a classic mistake.)
+    With ``P = L L'``, the draw is ``P^-1 b + L'^-1 e = L'^-1 (L^-1 b + e)``, ``e ~ N(0, I)``:
+    its covariance is ``L'^-1 L^-1 = P^-1``. (Multiplying ``e`` by ``chol(P)`` instead would use
+    the precision as a covariance, a classic mistake.) One matrix takes LAPACK directly
+    (``dpotrf``, ``dtrtrs``); a batch takes ``np.linalg``.
 
     Parameters
     ----------
@@ -69,10 +126,13 @@ def mvn_from_precision(rng: np.random.Generator, P: np.ndarray, b: np.ndarray) -
     -------
     array (..., k)
     """
-    L = np.linalg.cholesky(P)
-    mean = np.linalg.solve(P, b[..., None])[..., 0]
     e = rng.standard_normal(b.shape)
-    return mean + np.linalg.solve(np.swapaxes(L, -1, -2), e[..., None])[..., 0]
+    if P.ndim == 2:
+        L = _cholesky(P)
+        return _solve_lower(L, _solve_lower(L, b) + e, transposed=True)
+    L = np.linalg.cholesky(P)
+    u = np.linalg.solve(L, b[..., None])[..., 0]
+    return np.linalg.solve(np.swapaxes(L, -1, -2), (u + e)[..., None])[..., 0]
 
 
 @functools.lru_cache
@@ -87,9 +147,11 @@ def wishart_draw(rng: np.random.Generator, df: float, scale: np.ndarray) -> np.n
     ``A[i, i]^2 ~ ChiSquared(df - i)`` (0-based ``i``) and ``A[i, j] ~ N(0, 1)`` below the diagonal.
     """
     k = scale.shape[0]
-    A = np.diag(np.sqrt(rng.chisquare(df - np.arange(k))))
+    A = np.zeros((k, k))
+    # one chi-squared draw at a time: NumPy draws an array of them about twenty times slower
+    A.flat[::k + 1] = [math.sqrt(rng.chisquare(df - i)) for i in range(k)]
     A[_below_diagonal(k)] = rng.standard_normal(k * (k - 1) // 2)
-    LA = np.linalg.cholesky(scale) @ A
+    LA = _cholesky(scale) @ A
     return LA @ LA.T
 
 
@@ -164,7 +226,7 @@ class SchoolsGibbs:
         self._S_constants = self._k[:, :, None] * self._k[:, None, :]                  # (M, 12, 12)
         # the rows of z of S_j, with the columns in the order (z, x, [gamma: zero], y)
         zxgy = np.r_[0:11, 0, 0, 0, 11]
-        self._z_rows_product = self._S_product[:3, zxgy]                               # (3, 15)
+        self._z_rows_index = n_f * np.arange(self.M)[:, None, None] + self._S_product[:3, zxgy]  # (M, 3, 15)
         self._z_rows_constants = self._S_constants[:, :3, zxgy]                        # (M, 3, 15)
         self._z_rows_constants[:, :, 11:14] = 0.0
         # per distinct score, sum_p (x_p, 0, y_p)(x_p, 0, y_p)' over its pupils (12 x 12, flattened)
@@ -207,7 +269,7 @@ class SchoolsGibbs:
 
     def _log_tau(self, theta, phi, q):
         # q = sum_p exp(phi LRT_p) e_p^2, so exp(theta) * q = sum_p tau_p e_p^2
-        return (0.5 * (self.N * theta + phi * self.sum_lrt) - 0.5 * np.exp(theta) * q
+        return (0.5 * (self.N * theta + phi * self.sum_lrt) - 0.5 * math.exp(theta) * q
                 - 0.5 * PRIOR_PREC * (theta**2 + phi**2))
 
     # -- sufficient statistics -----------------------------------------------
@@ -255,22 +317,23 @@ class SchoolsGibbs:
     # -- the (beta, gamma, alpha) block ----------------------------------------
     def _schur(self, state: dict):
         """``(alpha, g)``, ``g = (beta, gamma)``, given ``T``, ``theta``, ``phi``, with ``alpha``
-        integrated out: ``P``, ``b`` of ``g``, the inverses ``Ainv`` (M, 3, 3) of the schools'
-        precision blocks and ``W_j = Ainv_j [C_j, bz_j]`` (M, 3, 12)."""
+        integrated out: ``P``, ``b`` of ``g``; with ``A_j = L_j L_j'`` the schools' precision
+        blocks, ``L_j^-1`` (M, 3, 3) and ``K_j = L_j^-1 [C_j, bz_j]`` (M, 3, 12)."""
         Szz, Cb0, total = self._block_stats(state["phi"])
-        w, T = np.exp(state["theta"]), state["T"]
+        w, T = math.exp(state["theta"]), state["T"]
         # school j: precision A_j = T + Z_j'W_j Z_j, coupling C_j = [Z_j'W_j X_j, -T] to g and
         # canonical mean bz_j = Z_j'W_j y_j (the 12th column of Cb)
         Cb = w * Cb0
         Cb[:, :, 8:11] = -T
-        Ainv = np.linalg.inv(T + w * Szz)
-        W = Ainv @ Cb
-        # P = G - sum_j C_j' Ainv_j C_j and b = b_g - sum_j C_j' Ainv_j bz_j (location_conditional)
-        # at once from the 12 columns of Cb: G and b_g hold X'WX and X'Wy over all pupils
-        # (w total), M T for gamma and the prior precision
-        H = w * total - W.reshape(-1, 12).T @ Cb.reshape(-1, 12)
+        L_inv = inverse_cholesky_blocks(T + w * Szz)
+        K = L_inv @ Cb
+        # P = G - sum_j C_j' A_j^-1 C_j and b = b_g - sum_j C_j' A_j^-1 bz_j (location_conditional)
+        # at once from the 12 columns of K (C_j' A_j^-1 C_j = K_j' K_j): G and b_g hold X'WX and
+        # X'Wy over all pupils (w total), M T for gamma and the prior precision
+        K_rows = K.reshape(-1, 12)
+        H = w * total - K_rows.T @ K_rows
         H[8:11, 8:11] += self.M * T
-        return H[:11, :11] + self._prior_precision, H[:11, 11], Ainv, W
+        return H[:11, :11] + self._prior_precision, H[:11, 11], L_inv, K
 
     def _block_stats(self, phi: float):
         """What the (beta, gamma, alpha) block reads of :meth:`school_stats` at ``phi``, without
@@ -278,7 +341,7 @@ class SchoolsGibbs:
         (M, 3, 12; columns 8:11, zero, are for ``-T``), and over all pupils
         ``[X, 0, y]' W [X, 0, y]`` (12, 12)."""
         v, F = self._weighted_products(phi)
-        z_rows = F.reshape(self.M, -1)[:, self._z_rows_product] * self._z_rows_constants  # (M, 3, 15)
+        z_rows = F[self._z_rows_index] * self._z_rows_constants                        # (M, 3, 15)
         return z_rows[:, :, :3], z_rows[:, :, 3:], (v @ self._total_by_score).reshape(12, 12)
 
     def location_conditional(self, state: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -295,14 +358,15 @@ class SchoolsGibbs:
     def update_location(self, rng, state):
         """Draw ``(beta, gamma)`` from :meth:`location_conditional`, then ``alpha`` from its
         conditional given them (the one of :meth:`alpha_conditional`); changes ``state``."""
-        P, b, Ainv, W = self._schur(state)
+        P, b, L_inv, K = self._schur(state)
         # beta[1] (LRT^2) is on a scale 1e4 smaller than the rest: draw in unit-diagonal coordinates
         d = np.sqrt(P.diagonal())
-        g = mvn_from_precision(rng, P / np.outer(d, d), b / d) / d
+        g = mvn_from_precision(rng, P / d / d[:, None], b / d) / d
         state["beta"], state["gamma"] = g[:8], g[8:]
-        # alpha[j] ~ N(A_j^-1 (bz_j - C_j g), A_j^-1): Ainv is a covariance, so use its Cholesky factor
-        e = rng.standard_normal((self.M, 3, 1))
-        state["alpha"] = W[:, :, 11] - W[:, :, :11] @ g + (np.linalg.cholesky(Ainv) @ e)[:, :, 0]
+        # alpha[j] ~ N(A_j^-1 (bz_j - C_j g), A_j^-1): L_j'^-1 (L_j^-1 (bz_j - C_j g) + e), as in
+        # mvn_from_precision
+        u = K @ np.append(-g, 1.0) + rng.standard_normal((self.M, 3))
+        state["alpha"] = np.einsum("jik,ji->jk", L_inv, u)                   # L_j^-1' u_j
 
     # -- the (theta, phi) block ------------------------------------------------
     def tau_proposal(self, moments) -> tuple[np.ndarray, np.ndarray]:
@@ -315,8 +379,8 @@ class SchoolsGibbs:
         be. At ``phi = 0`` the gradient is ``(N - e^theta s_0, sum(LRT) - e^theta s_1) / 2`` and
         the negative Hessian ``e^theta [[s_0, s_1], [s_1, s_2]] / 2``, plus the prior terms.
         """
-        s0, s1, s2 = moments
-        theta0 = np.log(self.N / s0)
+        s0, s1, s2 = map(float, moments)
+        theta0 = math.log(self.N / s0)
         h = 0.5 * self.N / s0                               # e^theta0 / 2
         g0, g1 = -PRIOR_PREC * theta0, 0.5 * self.sum_lrt - h * s1
         q00, q01, q11 = h * s0 + PRIOR_PREC, h * s1, h * s2 + PRIOR_PREC
@@ -334,24 +398,28 @@ class SchoolsGibbs:
         """
         moments, weighted_sse = self.residual_sums(state)
         m, Q = self.tau_proposal(moments)
-        # Q = L L' in closed form (2x2); the proposal is m + L'^-1 z with z a bivariate t
-        l11 = np.sqrt(Q[0, 0])
-        l21 = Q[1, 0] / l11
-        l22 = np.sqrt(Q[1, 1] - l21**2)
+        # Q = L L' in closed form (2x2); the proposal is m + L'^-1 z with z a bivariate t.
+        # On two numbers, Python floats and the math module are several times faster than NumPy.
+        (m0, m1), ((q00, q01), (_, q11)) = m.tolist(), Q.tolist()
+        l11 = math.sqrt(q00)
+        l21 = q01 / l11
+        l22 = math.sqrt(q11 - l21**2)
         nu = TAU_PROPOSAL_DF
-        z = rng.standard_normal(2) / np.sqrt(rng.chisquare(nu) / nu)
-        phi_new = m[1] + z[1] / l22
-        theta_new = m[0] + (z[0] - l21 * (phi_new - m[1])) / l11
+        t_scale = math.sqrt(rng.chisquare(nu) / nu)
+        z0, z1 = rng.standard_normal(2).tolist()
+        phi_new = m1 + z1 / t_scale / l22
+        theta_new = m0 + (z0 / t_scale - l21 * (phi_new - m1)) / l11
 
         def log_p_minus_log_q(theta, phi):
-            r1, r2 = l11 * (theta - m[0]) + l21 * (phi - m[1]), l22 * (phi - m[1])   # L'(x - m)
+            r1, r2 = l11 * (theta - m0) + l21 * (phi - m1), l22 * (phi - m1)   # L'(x - m)
             return (self._log_tau(theta, phi, weighted_sse(phi))
-                    + 0.5 * (nu + 2) * np.log1p((r1 * r1 + r2 * r2) / nu))
+                    + 0.5 * (nu + 2) * math.log1p((r1 * r1 + r2 * r2) / nu))
 
         log_ratio = log_p_minus_log_q(theta_new, phi_new) - log_p_minus_log_q(state["theta"], state["phi"])
-        accepted = bool(np.log(rng.uniform()) < log_ratio)
+        u = 1.0 - rng.random()                       # uniform on (0, 1]: its log is finite
+        accepted = math.log(u) < log_ratio
         if accepted:
-            state["theta"], state["phi"] = float(theta_new), float(phi_new)
+            state["theta"], state["phi"] = theta_new, phi_new
         return np.array([accepted, accepted])
 
     # -- conjugate updates ---------------------------------------------------
@@ -379,7 +447,8 @@ class SchoolsGibbs:
     def T_conditional(self, state: dict) -> tuple[float, np.ndarray]:
         """Degrees of freedom and scale of ``T | alpha, gamma`` (standard Wishart)."""
         dev = state["alpha"] - state["gamma"]
-        return WISHART_DF + self.M, np.linalg.inv(self.R + dev.T @ dev)
+        L_inv = lapack.dtrtri(_cholesky(self.R + dev.T @ dev), lower=1)[0]
+        return WISHART_DF + self.M, L_inv.T @ L_inv
 
     def update_beta(self, rng, state, w=None):
         return mvn_from_precision(rng, *self.beta_conditional(state, w))
