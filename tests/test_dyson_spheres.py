@@ -236,10 +236,40 @@ def test_grid_model_logp_is_the_mixture_over_the_grid():
     for k in range(2):
         f = grid.frequency[k]
         dens = stats.lognorm(sigma, scale=np.exp(mu)).pdf(f)
-        band = stats.lognorm(sigma, scale=np.exp(mu)).cdf(f[[0, -1]])
         ll = grid.log_likelihood[k] - grid.log_likelihood[k].max()
-        expected = np.log(np.sum(np.exp(ll) * dens) * grid.step[k] / (band[1] - band[0]))
+        # the truncated prior normalised over the grid ...
+        expected = np.log(np.sum(np.exp(ll) * dens) / np.sum(dens))
         assert np.isclose(terms[k], expected, rtol=1e-8)
+        # ... which is the prior's probability of the band here, where sigma spans many grid steps
+        band = stats.lognorm(sigma, scale=np.exp(mu)).cdf(f[[0, -1]] + grid.step[k] * np.array([-0.5, 0.5]))
+        assert np.isclose(np.sum(dens) * grid.step[k], band[1] - band[0], rtol=1e-6)
+
+
+@pytest.mark.compiled
+def test_grid_model_is_exact_for_a_population_narrower_than_the_grid():
+    """A population far narrower than the grid spacing puts each object's frequency on one grid
+    point: the one nearest its centre, or the band's edge when the centre lies outside the band.
+    Each object's term is then its likelihood there, relative to its maximum. (The band's normal
+    probability and the grid's sum are both huge there: as their difference, the term was 0 or
+    rounding noise, and a chain that reached it stuck.) Compiled as the samplers compile it:
+    PyTensor's rewrites make ``logsumexp`` stable (``FAST_COMPILE`` keeps ``log(sum(exp(x)))``)."""
+    df = synthetic(freqs=(0.2, 0.31), n=12, noise=0.03)
+    grid = ds.frequency_grid(df)
+    model = ds.build_grid_model(grid)
+    potential = model.replace_rvs_by_values([model.potentials[0]])[0]
+    terms = model.compile_fn(potential, inputs=model.value_vars)
+    base = grid.log_likelihood - grid.log_likelihood.max(axis=1, keepdims=True)
+    log_f = np.log(grid.frequency)
+    inside = np.log(0.3) + 1e-4                     # between grid points of both objects
+    nearest = np.abs(log_f - inside).argmin(axis=1)
+    for mu, expected in [(-15.0, base[:, 0]), (3.0, base[:, -1]), (inside, base[[0, 1], nearest])]:
+        for log_sigma in (-67.0, -40.0, -20.0):
+            value = terms({"mu_log_frequency": mu, "sigma_log_frequency_log__": log_sigma})
+            np.testing.assert_allclose(value, expected, rtol=1e-9, err_msg=f"mu {mu}, log sigma {log_sigma}")
+    for mu in (-15.0, np.log(0.25), 3.0):
+        for log_sigma in (-10.0, -3.0, 0.0, 2.0):
+            value = terms({"mu_log_frequency": mu, "sigma_log_frequency_log__": log_sigma})
+            assert np.all(np.isfinite(value)) and np.all(value <= 1e-12), (mu, log_sigma, value)
 
 
 def _issue_case():

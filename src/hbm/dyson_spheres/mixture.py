@@ -121,17 +121,6 @@ def peak_masses(grid: FrequencyGrid, weights: Mapping[str, np.ndarray], *, n_pea
     return pd.DataFrame(rows)
 
 
-def log_normal_interval(lo, hi):
-    """``log(Phi(hi) - Phi(lo))`` for ``lo < hi``, accurate in both tails."""
-    from scipy.special import log_ndtr
-
-    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
-    flip = lo > 0  # Phi(hi) - Phi(lo) = Phi(-lo) - Phi(-hi): use the lower tail, where log_ndtr is accurate
-    a, b = np.where(flip, -hi, lo), np.where(flip, -lo, hi)
-    la, lb = log_ndtr(a), log_ndtr(b)
-    return lb + np.log1p(-np.exp(la - lb))
-
-
 def population_quadrature(
     grid: FrequencyGrid,
     priors: Mapping[str, Prior],
@@ -144,9 +133,10 @@ def population_quadrature(
 
     The posterior of ``(mu_f, log sigma_f)`` is evaluated on a rectangular grid (``mu_f`` over the
     log band, ``sigma_f`` from 0.01 to 2 on a log scale), each object's frequency summed over its
-    grid as in the model; grid frequencies whose marginal likelihood is more than ``drop`` nats
-    below the object's maximum are left out of the sums (their share is below ``exp(-drop)``
-    times the prior ratio). The population grid is then refined to the region holding the mass
+    grid as in the model (the truncated prior normalised by its sum over the grid); grid
+    frequencies whose marginal likelihood is more than ``drop`` nats below the object's maximum
+    are left out of the likelihood's sums (their share is below ``exp(-drop)`` times the prior
+    ratio). The population grid is then refined to the region holding the mass
     and evaluated again.
 
     Parameters
@@ -168,22 +158,24 @@ def population_quadrature(
         frequency weights ``(objects, grid)`` averaged over the population posterior.
     """
     keep = grid.log_likelihood > grid.log_likelihood.max(axis=1, keepdims=True) - drop
-    base = [grid.log_likelihood[k, keep[k]] - grid.log_likelihood[k].max() + np.log(grid.step[k])
-            for k in range(len(grid.objects))]
-    log_f = [np.log(grid.frequency[k, keep[k]]) for k in range(len(grid.objects))]
-    log_band = np.log(grid.band)
+    base = [grid.log_likelihood[k, keep[k]] - grid.log_likelihood[k].max() for k in range(len(grid.objects))]
+    log_f_all = np.log(grid.frequency)
+    log_f = [log_f_all[k, keep[k]] for k in range(len(grid.objects))]
     from scipy.special import logsumexp
+
+    def log_prior(log_f, mu, sigma):  # of f on the grid, up to the factors that cancel from the ratio
+        return -0.5 * ((log_f[None, :] - mu[:, None]) / sigma[:, None]) ** 2 - log_f[None, :]
 
     def log_post(mu, sigma):  # mu, sigma: 1-d arrays of equal length
         total = prior_logpdf(priors["mu_log_frequency"], mu) + prior_logpdf(priors["sigma_log_frequency"], sigma)
         total = total + np.log(sigma)  # the grid is in log sigma
         for k in range(len(grid.objects)):
-            z = (log_f[k][None, :] - mu[:, None]) / sigma[:, None]
-            terms = base[k][None, :] - 0.5 * z**2 - np.log(sigma)[:, None] - log_f[k][None, :]
-            total = total + logsumexp(terms, axis=1) - log_normal_interval(
-                (log_band[k, 0] - mu) / sigma, (log_band[k, 1] - mu) / sigma)
+            # as in the model: the truncated prior normalised by its sum over the whole grid
+            total = total + (logsumexp(base[k][None, :] + log_prior(log_f[k], mu, sigma), axis=1)
+                             - logsumexp(log_prior(log_f_all[k], mu, sigma), axis=1))
         return total
 
+    log_band = np.log(grid.band)
     mu_range = (log_band[:, 0].min(), log_band[:, 1].max())
     log_sigma_range = (np.log(0.01), np.log(2.0))
     for _ in range(2):  # a coarse pass over the whole prior region, then a fine pass where the mass is

@@ -224,13 +224,19 @@ def build_grid_model(grid: FrequencyGrid, *, priors: Mapping[str, Prior] | None 
     truncated to its searched band, and its sinusoid coefficients are integrated out exactly
     (:func:`hbm.dyson_spheres.frequency_grid`). The frequency is then summed over the grid:
 
-        log p(y_k | mu_f, sigma_f) = logsumexp_g [log p(y_k | f_g) + log p(f_g | mu_f, sigma_f)
-                                                  + log step_k] - log P(band_k | mu_f, sigma_f),
+        log p(y_k | mu_f, sigma_f) = logsumexp_g [log p(y_k | f_g) + log w_g(mu_f, sigma_f)],
+        log w_g = log p(f_g | mu_f, sigma_f) - logsumexp_g' log p(f_g' | mu_f, sigma_f),
 
     an exact discrete marginalisation (to the grid's midpoint rule), smooth in ``mu_f`` and
-    ``sigma_f``, so NUTS samples the population alone. Every peak of every object competes, with
-    weights set by its marginal likelihood and by the population; each object's frequency
-    posterior follows from :func:`hbm.dyson_spheres.frequency_weights` of the population draws.
+    ``sigma_f``, so NUTS samples the population alone. The truncated prior is normalised by the
+    same sum over the grid (not by the normal probability of the band), as log weights that add
+    to one for every ``(mu_f, sigma_f)``: each object's term is a weighted mean of its
+    likelihood, at most its maximum, and stays exact for a population far narrower than the grid
+    spacing. (There the band's normal probability and the grid's sum are both huge, and their
+    difference was rounding noise, once +1e45 in nutpie's compiled density: a chain that reached
+    it in warm-up stuck.) Every peak of every object competes, with weights set by its marginal
+    likelihood and by the population; each object's frequency posterior follows from
+    :func:`hbm.dyson_spheres.frequency_weights` of the population draws.
 
     Parameters
     ----------
@@ -249,19 +255,17 @@ def build_grid_model(grid: FrequencyGrid, *, priors: Mapping[str, Prior] | None 
         raise ValueError(f"grid must be a FrequencyGrid from frequency_grid(df), got {type(grid).__name__}")
     prior = resolve_priors(GRID_PRIORS, priors)
     # The per-object maximum is a constant; removing it keeps the sums in floating-point range.
-    base = grid.log_likelihood - grid.log_likelihood.max(axis=1, keepdims=True) + np.log(grid.step)[:, None]
+    base = grid.log_likelihood - grid.log_likelihood.max(axis=1, keepdims=True)
     log_f = np.log(grid.frequency)
-    log_band = np.log(grid.band)
     with pm.Model(coords={"object": grid.objects}) as model:
         mu = prior_rv("mu_log_frequency", prior["mu_log_frequency"])
         sigma = prior_rv("sigma_log_frequency", prior["sigma_log_frequency"])
-        # density of f (not log f) on the grid: the log-normal, with its Jacobian 1 / f
-        log_prior = -0.5 * ((log_f - mu) / sigma) ** 2 - pt.log(sigma) - 0.5 * np.log(2 * np.pi) - log_f
-        # log P(band | mu, sigma) = log(Phi(z_hi) - Phi(z_lo)), taken in the lower tail for accuracy
-        z_lo, z_hi = (log_band[:, 0] - mu) / sigma, (log_band[:, 1] - mu) / sigma
-        flip = z_lo > 0
-        a, b = pt.switch(flip, -z_hi, z_lo), pt.switch(flip, -z_lo, z_hi)
-        std = pm.Normal.dist(0.0, 1.0)
-        in_band = pm.math.logdiffexp(pm.logcdf(std, b), pm.logcdf(std, a))
-        pm.Potential("objects", pm.math.logsumexp(base + log_prior, axis=1) - in_band, dims="object")
+        # density of f (not log f) on the grid, up to factors that cancel below: the log-normal,
+        # with its Jacobian 1 / f
+        log_prior = -0.5 * ((log_f - mu) / sigma) ** 2 - log_f
+        # truncated to the band and normalised by its sum over the grid: log weights adding to one.
+        # log_softmax subtracts the largest term first, so a narrow population far from a grid
+        # point (huge terms) still leaves the likelihood at the nearest point exact
+        log_weight = pt.special.log_softmax(log_prior, axis=1)
+        pm.Potential("objects", pm.math.logsumexp(base + log_weight, axis=1), dims="object")
     return model

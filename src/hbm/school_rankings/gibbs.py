@@ -363,8 +363,8 @@ class SchoolsGibbs:
         d = np.sqrt(P.diagonal())
         g = mvn_from_precision(rng, P / d / d[:, None], b / d) / d
         state["beta"], state["gamma"] = g[:8], g[8:]
-        # alpha[j] ~ N(A_j^-1 (bz_j - C_j g), A_j^-1): L_j'^-1 (L_j^-1 (bz_j - C_j g) + e), as in
-        # mvn_from_precision
+        # alpha[j] ~ N(A_j^-1 (bz_j - C_j g), A_j^-1) is L_j'^-1 (L_j^-1 (bz_j - C_j g) + e), as in
+        # mvn_from_precision; K_j = L_j^-1 [C_j, bz_j], so K_j (-g, 1) = L_j^-1 (bz_j - C_j g)
         u = K @ np.append(-g, 1.0) + rng.standard_normal((self.M, 3))
         state["alpha"] = np.einsum("jik,ji->jk", L_inv, u)                   # L_j^-1' u_j
 
