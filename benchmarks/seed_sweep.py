@@ -188,10 +188,11 @@ def _cepheids() -> list[Fit]:
     fits = [Fit("ceph_few", "04_cepheids", "partial pooling, four hosts, slopes integrated out",
                 {"seed": 401, "target_accept": 0.95, "draws": 2000},
                 leavitt("partial", ["N4258", "M101", "N4424", "N5917"], marginal=True))]
-    for pooling, seed, target_accept, label in [("complete", 402, 0.9, "complete"), ("none", 403, 0.9, "no"),
-                                                ("partial", 404, 0.99, "partial")]:
+    for pooling, seed, target_accept, draws, label in [("complete", 402, 0.9, 3000, "complete"),
+                                                       ("none", 403, 0.9, 2000, "no"),
+                                                       ("partial", 404, 0.99, 2000, "partial")]:
         fits.append(Fit(f"ceph_{pooling}", "04_cepheids", f"Leavitt law, {label} pooling",
-                        {"seed": seed, "target_accept": target_accept, "draws": 2000}, leavitt(pooling)))
+                        {"seed": seed, "target_accept": target_accept, "draws": draws}, leavitt(pooling)))
     fits.append(Fit("ceph_clusters", "04_cepheids", "Gaia open clusters", {"seed": 406}, clusters))
     return fits
 

@@ -102,9 +102,10 @@ def test_fit_settings_are_the_notebooks(registry, name):
         given = {k: v for k, v in re.findall(r"\b(\w+)=([\w.]+)", call) if k in SETTING_KEYS}
         if name == "es_simulated":  # the loop's (centred=False) row: 302 and target_accept 0.95
             given["target_accept"] = "0.95" if "(False, 302, 0.95)" in code else "?"
-        if name.startswith("ceph_") and name in LOOPS:  # chapter 4's loop: target_accept[pooling]
-            table = ast.literal_eval(re.search(r"^target_accept = (\{.*?\})$", code, flags=re.M)[1])
-            given["target_accept"] = str(table[name.removeprefix("ceph_")])
+        if name.startswith("ceph_") and name in LOOPS:  # chapter 4's loop: target_accept[pooling], draws[pooling]
+            for key in ("target_accept", "draws"):
+                table = ast.literal_eval(re.search(rf"^{key} = (\{{.*?\}})$", code, flags=re.M)[1])
+                given[key] = str(table[name.removeprefix("ceph_")])
         return given == {k: str(v) for k, v in wanted.items()}
 
     assert any(matches(c) for c in calls), f"{name}: settings {wanted}, notebook calls: {calls}"
