@@ -224,13 +224,13 @@ def build_grid_model(grid: FrequencyGrid, *, priors: Mapping[str, Prior] | None 
     truncated to its searched band, and its sinusoid coefficients are integrated out exactly
     (:func:`hbm.dyson_spheres.frequency_grid`). The frequency is then summed over the grid:
 
-        log p(y_k | mu_f, sigma_f) = logsumexp_g [log p(y_k | f_g) + log w_g(mu_f, sigma_f)],
-        log w_g = log p(f_g | mu_f, sigma_f) - logsumexp_g' log p(f_g' | mu_f, sigma_f),
+        log p(y_k | mu_f, sigma_f) = logsumexp_g [log p(y_k | f_g) + log p(f_g | mu_f, sigma_f)]
+                                     - logsumexp_g log p(f_g | mu_f, sigma_f),
 
     an exact discrete marginalisation (to the grid's midpoint rule), smooth in ``mu_f`` and
     ``sigma_f``, so NUTS samples the population alone. The truncated prior is normalised by the
-    same sum over the grid (not by the normal probability of the band), as log weights that add
-    to one for every ``(mu_f, sigma_f)``: each object's term is a weighted mean of its
+    same sum over the grid (not by the normal probability of the band): its weights add to one
+    for every ``(mu_f, sigma_f)``, and each object's term is a weighted mean of its
     likelihood, at most its maximum, and stays exact for a population far narrower than the grid
     spacing. (There the band's normal probability and the grid's sum are both huge, and their
     difference was rounding noise, once +1e45 in nutpie's compiled density: a chain that reached
@@ -263,9 +263,11 @@ def build_grid_model(grid: FrequencyGrid, *, priors: Mapping[str, Prior] | None 
         # density of f (not log f) on the grid, up to factors that cancel below: the log-normal,
         # with its Jacobian 1 / f
         log_prior = -0.5 * ((log_f - mu) / sigma) ** 2 - log_f
-        # truncated to the band and normalised by its sum over the grid: log weights adding to one.
-        # log_softmax subtracts the largest term first, so a narrow population far from a grid
-        # point (huge terms) still leaves the likelihood at the nearest point exact
-        log_weight = pt.special.log_softmax(log_prior, axis=1)
-        pm.Potential("objects", pm.math.logsumexp(base + log_weight, axis=1), dims="object")
+        # truncated to the band and normalised by its sum over the grid. The largest term is taken
+        # out first, exactly (it cancels from the ratio): for a population far narrower than the
+        # grid spacing the terms are huge, and the likelihood at the nearest point stays exact.
+        # (PyTensor's log_softmax gives the same numbers, but nutpie's sampling took 1.8x longer.)
+        log_prior = log_prior - pt.max(log_prior, axis=1, keepdims=True)
+        pm.Potential("objects", pm.math.logsumexp(base + log_prior, axis=1) - pm.math.logsumexp(log_prior, axis=1),
+                     dims="object")
     return model
