@@ -159,20 +159,18 @@ def population_quadrature(
     """
     keep = grid.log_likelihood > grid.log_likelihood.max(axis=1, keepdims=True) - drop
     base = [grid.log_likelihood[k, keep[k]] - grid.log_likelihood[k].max() for k in range(len(grid.objects))]
-    log_f_all = np.log(grid.frequency)
-    log_f = [log_f_all[k, keep[k]] for k in range(len(grid.objects))]
+    log_f = [np.log(grid.frequency[k, keep[k]]) for k in range(len(grid.objects))]
     from scipy.special import logsumexp
-
-    def log_prior(log_f, mu, sigma):  # of f on the grid, up to the factors that cancel from the ratio
-        return -0.5 * ((log_f[None, :] - mu[:, None]) / sigma[:, None]) ** 2 - log_f[None, :]
 
     def log_post(mu, sigma):  # mu, sigma: 1-d arrays of equal length
         total = prior_logpdf(priors["mu_log_frequency"], mu) + prior_logpdf(priors["sigma_log_frequency"], sigma)
         total = total + np.log(sigma)  # the grid is in log sigma
+        # as in the model: the truncated prior normalised by its sum over the whole grid
+        in_band = logsumexp(_log_frequency_prior(grid, mu, sigma), axis=2)          # (points, objects)
         for k in range(len(grid.objects)):
-            # as in the model: the truncated prior normalised by its sum over the whole grid
-            total = total + (logsumexp(base[k][None, :] + log_prior(log_f[k], mu, sigma), axis=1)
-                             - logsumexp(log_prior(log_f_all[k], mu, sigma), axis=1))
+            z = (log_f[k][None, :] - mu[:, None]) / sigma[:, None]
+            terms = base[k][None, :] - 0.5 * z**2 - np.log(sigma)[:, None] - log_f[k][None, :]
+            total = total + logsumexp(terms, axis=1) - in_band[:, k]
         return total
 
     log_band = np.log(grid.band)
