@@ -36,7 +36,7 @@ _COARSE, _TRIM, _BATCH = 16, 1e-12, 2048
 
 
 def _setup(df, pooling: str, priors):
-    """The linear-Gaussian model: design ``X``, prior mean ``m0`` and prior covariance ``S0(scales)``."""
+    """The linear-Gaussian model: design ``X``, prior mean ``m0`` and the prior precision ``S0(scales)^-1``."""
     validate_pooling(pooling)
     df, c, index = district_index(df)
     p = resolve_priors(DEFAULT_PRIORS, priors)
@@ -60,24 +60,30 @@ def _setup(df, pooling: str, priors):
             m0 = np.r_[m0, ma, mb]
             scale_names += ["sigma_alpha", "sigma_beta"]
 
-    def prior_cov(scales: np.ndarray) -> np.ndarray:
-        """Prior covariance of the line parameters for a batch of scales, shape (B, d, d)."""
-        d = len(names)
-        S0 = np.zeros((len(scales), d, d))
+    def prior_precision(scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Prior precision of the line parameters for a batch of scales, (B, d, d), and the log
+        determinant of the prior covariance, (B,), both in closed form."""
+        d, B = len(names), len(scales)
+        P0 = np.zeros((B, d, d))
         if pooling != "partial":
-            S0[:] = np.diag(np.r_[np.full(d // 2, sa**2), np.full(d // 2, sb**2)])
-            return S0
-        # alpha_j = mu_alpha + sigma_alpha z_j: Var = sa^2 + sigma_alpha^2, every covariance sa^2
+            var = np.r_[np.full(d // 2, sa**2), np.full(d // 2, sb**2)]
+            P0[:, np.arange(d), np.arange(d)] = 1 / var
+            return P0, np.full(B, np.log(var).sum())
+        # alpha_j = mu_alpha + sigma_alpha z_j, mu_alpha ~ N(ma, sa^2): the density of mu_alpha
+        # times those of alpha_j given it, -(mu - ma)^2 / 2 sa^2 - sum_j (alpha_j - mu)^2 / 2 sigma^2
+        logdet = np.zeros(B)
         for block, (sd_mu, col) in enumerate([(sa, 1), (sb, 2)]):
-            members = np.r_[np.arange(block * k, (block + 1) * k), 2 * k + block]
-            S0[np.ix_(np.arange(len(scales)), members, members)] = sd_mu**2
-            diag = np.arange(block * k, (block + 1) * k)
-            S0[:, diag, diag] += scales[:, [col]] ** 2
-        return S0
+            members, mu = np.arange(block * k, (block + 1) * k), 2 * k + block
+            prec = 1 / scales[:, [col]] ** 2                                           # (B, 1)
+            P0[:, members, members] = prec
+            P0[:, members, mu] = P0[:, mu, members] = -prec
+            P0[:, mu, mu] = 1 / sd_mu**2 + k * prec[:, 0]
+            logdet += np.log(sd_mu**2) - k * np.log(prec[:, 0])
+        return P0, logdet
 
     y, s = df["score_change"].to_numpy(), df["score_change_err"].to_numpy()
     return {"df": df, "coords": c, "names": names, "X": X, "m0": m0, "y": y, "s2": s**2,
-            "scale_names": scale_names, "priors": [p[name] for name in scale_names], "prior_cov": prior_cov}
+            "scale_names": scale_names, "priors": [p[name] for name in scale_names], "prior_precision": prior_precision}
 
 
 def _conditional(m, scales: np.ndarray, *, full: bool) -> dict[str, np.ndarray]:
@@ -89,15 +95,14 @@ def _conditional(m, scales: np.ndarray, *, full: bool) -> dict[str, np.ndarray]:
     instead of inverting ``C`` (n x n).
     """
     X, r = m["X"], m["y"] - m["X"] @ m["m0"]
-    S0 = m["prior_cov"](scales)
+    S0_inv, logdet_S0 = m["prior_precision"](scales)
     d_inv = 1.0 / (m["s2"] + scales[:, [0]] ** 2)  # (B, n)
-    S0_inv = np.linalg.inv(S0)
     XtDX = np.einsum("na,bn,nc->bac", X, d_inv, X)
     V = np.linalg.inv(S0_inv + XtDX)  # posterior covariance given the scales
     u = (d_inv * r) @ X  # X' D^-1 r, (B, d)
     Vu = np.einsum("bac,bc->ba", V, u)
     quad = np.einsum("bn,n->b", d_inv, r**2) - np.einsum("ba,ba->b", u, Vu)  # r' C^-1 r
-    logdet = (-np.log(d_inv).sum(axis=1) + np.linalg.slogdet(S0)[1]
+    logdet = (-np.log(d_inv).sum(axis=1) + logdet_S0
               - np.linalg.slogdet(V)[1])  # log|C| = log|D| + log|S0| + log|Q|
     out = {"loglik": -0.5 * (quad + logdet + len(r) * np.log(2 * np.pi))}
     if full:
