@@ -255,6 +255,40 @@ def test_quadrature_is_converged_under_the_other_prior_sets(df):
 
 
 @pytest.mark.parametrize("pooling", fd.POOLING)
+def test_quadrature_conditionals_match_the_dense_gaussian(df, pooling):
+    """Given the scales, the quadrature's evidence, posterior means and variances (computed with
+    the closed-form prior precision) equal the dense n x n Gaussian computation, with the prior
+    covariance written out from the hierarchy: alpha_j = mu_alpha + sigma_alpha z_j."""
+    from scipy import stats
+
+    from hbm.five_districts.quadrature import _conditional, _setup
+
+    m = _setup(df, pooling, None)
+    X, names = m["X"], m["names"]
+    p = fd.DEFAULT_PRIORS
+    sd = {"alpha": p["mu_alpha"]["sigma"], "beta": p["mu_beta"]["sigma"]}
+    rng = np.random.default_rng(7)
+    scales = rng.uniform(0.2, 3.0, size=(3, len(m["scale_names"])))
+    got = _conditional(m, scales, full=True)
+    for b, point in enumerate(scales):
+        scale = dict(zip(m["scale_names"], point))
+        S0 = np.zeros((len(names), len(names)))
+        for line in ("alpha", "beta"):
+            members = [i for i, name in enumerate(names) if name.startswith((line, f"mu_{line}"))]
+            if pooling == "partial":
+                S0[np.ix_(members, members)] = sd[line] ** 2          # the shared mu_alpha (mu_beta)
+                groups = [i for i in members if "[" in names[i]]
+                S0[groups, groups] += scale[f"sigma_{line}"] ** 2
+            else:
+                S0[members, members] = sd[line] ** 2
+        C = X @ S0 @ X.T + np.diag(m["s2"] + scale["sigma_school"] ** 2)
+        assert got["loglik"][b] == pytest.approx(stats.multivariate_normal(X @ m["m0"], C).logpdf(m["y"]), rel=1e-10)
+        gain = S0 @ X.T @ np.linalg.inv(C)
+        np.testing.assert_allclose(got["mean"][b], m["m0"] + gain @ (m["y"] - X @ m["m0"]), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(got["var"][b], np.diag(S0 - gain @ X @ S0), rtol=1e-7)  # rounding of S0 - ...: 1e-9
+
+
+@pytest.mark.parametrize("pooling", fd.POOLING)
 def test_quadrature_loo_is_a_ratio_of_evidences(df, pooling):
     # log p(y_i | y_-i) = log p(y) - log p(y_-i): the closed form must match two evidence computations
     loo = fd.quadrature_loo(df, pooling=pooling)
