@@ -215,8 +215,7 @@ def population_quadrature(
         part = points.iloc[start:start + 200]
         cond = _log_frequency_prior(grid, part["mu_log_frequency"].to_numpy(), part["sigma_log_frequency"].to_numpy())
         cond += full
-        _normalised_exp(cond)
-        weights += np.einsum("s,skg->kg", part["weight"].to_numpy(), cond)
+        weights += np.einsum("s,skg->kg", part["weight"].to_numpy(), _normalised_exp(cond))
     return points, weights
 
 
