@@ -2,17 +2,19 @@ import hbm  # noqa: F401  (first: links PyTensor to OpenBLAS before any test imp
 import pytensor
 import pytest
 
-C_MARKERS = ("compiled", "integration", "book")
+C_MARKERS = ("integration", "book")
 
 
 @pytest.fixture(autouse=True)
 def pytensor_mode(request):
     """Unit tests run models with PyTensor's Python implementations (mode ``FAST_COMPILE``): a test
     that builds a model and evaluates it a few times then compiles no C, which on a new machine
-    took 10-20 s for each new model. Tests marked ``compiled`` (PyMC's own NUTS evaluates the
-    gradient thousands of times), integration and book tests keep the C mode the book uses.
+    took 10-20 s for each new model. Integration and book tests keep the C mode the book uses.
     Module-scoped fixtures are set up before this one, in the C mode. nutpie is unaffected:
-    it compiles its functions with numba whatever the mode."""
+    it compiles its functions with numba whatever the mode. A test that samples with PyMC's own
+    NUTS (the gradient evaluated thousands of times) passes ``compile_kwargs={"mode": "NUMBA"}``:
+    numba compiles it as nutpie compiles the book's models, faster than C with nothing cached,
+    and its cached functions then serve the chapters' nutpie fits."""
     if any(request.node.get_closest_marker(name) for name in C_MARKERS):
         yield
         return

@@ -245,19 +245,19 @@ def test_grid_model_logp_is_the_mixture_over_the_grid():
         assert np.isclose(np.sum(dens) * grid.step[k], band[1] - band[0], rtol=1e-6)
 
 
-@pytest.mark.compiled
 def test_grid_model_is_exact_for_a_population_narrower_than_the_grid():
     """A population far narrower than the grid spacing puts each object's frequency on one grid
     point: the one nearest its centre, or the band's edge when the centre lies outside the band.
     Each object's term is then its likelihood there, relative to its maximum. (The band's normal
     probability and the grid's sum are both huge there: as their difference, the term was 0 or
-    rounding noise, and a chain that reached it stuck.) Compiled as the samplers compile it:
-    PyTensor's rewrites make ``logsumexp`` stable (``FAST_COMPILE`` keeps ``log(sum(exp(x)))``)."""
+    rounding noise, and a chain that reached it stuck.) Compiled as nutpie compiles it, with numba
+    and PyTensor's rewrites, which make ``logsumexp`` stable (``FAST_COMPILE`` keeps
+    ``log(sum(exp(x)))``); numba's compiled functions are cached, and chapter 3 reuses them."""
     df = synthetic(freqs=(0.2, 0.31), n=12, noise=0.03)
     grid = ds.frequency_grid(df)
     model = ds.build_grid_model(grid)
     potential = model.replace_rvs_by_values([model.potentials[0]])[0]
-    terms = model.compile_fn(potential, inputs=model.value_vars)
+    terms = model.compile_fn(potential, inputs=model.value_vars, mode="NUMBA")
     base = grid.log_likelihood - grid.log_likelihood.max(axis=1, keepdims=True)
     log_f = np.log(grid.frequency)
     inside = np.log(0.3) + 1e-4                     # between grid points of both objects
