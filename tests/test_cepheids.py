@@ -251,8 +251,8 @@ def pooled_fixed_scatter(raw):
     """The pooled model on three hosts with sigma_int fixed, sampled briefly."""
     sub = cepheids.validate_cepheids(raw, FEW)
     model = pm.do(cepheids.build_leavitt_model(sub, pooling="complete"), {"sigma_int": 0.05})
-    # PyMC's NUTS on functions compiled by numba: with nothing cached 23 s against 34 s in C (and
-    # numba's cached functions serve chapter 4's nutpie fits later); with caches 7 s against 6 s
+    # PyMC's NUTS on functions compiled by numba (as nutpie compiles the book's models): with nothing
+    # cached 23 s against 34 s in C; with caches 7 s against 6 s
     idata = hbm.sampling.sample(model, random_seed=4, draws=500, tune=500, chains=2, progressbar=False,
                                 nuts_sampler="pymc", cores=1, compile_kwargs={"mode": "NUMBA"})
     return sub, model, idata

