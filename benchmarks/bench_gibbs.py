@@ -10,7 +10,9 @@ Run from the repository root (takes several minutes; the sampler appendix shows 
    (the default: per-school sums of ``exp(phi LRT_p) d_p d_p'``, residuals, their moments and
    weighted sums of squares) and for the textbook sweep (the conditionals of ``beta`` and
    ``alpha``, residuals and the log densities of the random-walk steps). Both are run from the
-   same state with the same random numbers, and must give the same draws; CPU time, best of 3.
+   same state with the same random numbers, and must give the same draws; CPU time, best of 10
+   runs of each, alternating (this machine's speed swings by up to 1.7x within seconds; the best
+   run of each is its cost on the machine at full speed).
 2. Effective sample size per second: the Gibbs sampler (blocked sweep) and NUTS (nutpie) on
    the marginalised Wishart model, alternating, ``--repeats`` times each (medians reported);
    then the textbook sweep once, and NUTS on the joint non-centred model (optional,
@@ -93,18 +95,18 @@ class LoopSchoolsGibbs(gibbs.SchoolsGibbs):
             S[self.school[p]] += np.exp(phi * self.lrt[p]) * np.outer(d, d)
         return S
 
-    def _block_stats(self, phi):
+    def _block_stats(self, phi, w):
         # the parts of school_stats (the loop above) that the blocked sweep reads, in the layout
         # of SchoolsGibbs._block_stats; the loop runs again whenever phi has changed
         if getattr(self, "_loop_phi", None) != phi:
             self._loop_phi, self._loop_S = phi, self.school_stats(phi)
         S = self._loop_S
-        Cb0 = np.zeros((self.M, 3, 12))       # columns (x, [gamma], y)
-        Cb0[:, :, :8], Cb0[:, :, 11] = S[:, :3, 3:11], S[:, :3, 11]
+        z_rows = np.zeros((self.M, 3, 15))     # columns (z, x, [gamma], y)
+        z_rows[:, :, :11], z_rows[:, :, 14] = S[:, :3, :11], S[:, :3, 11]
         xgy = np.r_[0:8, 11]
         total = np.zeros((12, 12))
         total[np.ix_(xgy, xgy)] = S[:, 3:, 3:].sum(axis=0)
-        return S[:, :3, :3], Cb0, total
+        return w * z_rows, w * total
 
     def residual_sums(self, state):
         e2 = self.residual(state) ** 2
@@ -145,7 +147,7 @@ def time_sweeps(sampler, n_sweeps: int, seed: int) -> tuple[float, dict]:
     return (time.process_time() - start) / n_sweeps, state
 
 
-def compare_sweeps(df, *, blocked: bool, repeats: int = 3) -> dict:
+def compare_sweeps(df, *, blocked: bool, repeats: int = 10) -> dict:
     """Vectorised against per-pupil loop, one sweep, best of ``repeats`` (alternating the two),
     after checking that both give the same draws from the same random numbers."""
     vec, loop = gibbs.SchoolsGibbs(df, blocked=blocked), LoopSchoolsGibbs(df, blocked=blocked)
@@ -223,7 +225,7 @@ def main(argv=None):
                "load_average_at_start": load(),
                "notes": "ESS: smallest bulk ESS over the 13 published nodes. Gibbs seconds: the whole "
                         "sample_gibbs call (set-up included). NUTS seconds: the whole sampling call, "
-                        "model compilation included. Sweep times: CPU time, best of 3."}
+                        "model compilation included. Sweep times: CPU time, best of 10."}
 
     # 1. one sweep, vectorised against the per-pupil loop (CPU time, so that other jobs matter less)
     results["sweep"] = compare_sweeps(df, blocked=True)

@@ -127,9 +127,9 @@ def test_draws_have_the_conditional_moments(tiny):
     assert np.all(np.abs(np.cov(draws.T) - cov) < 5 * np.sqrt((np.outer(sd**2, sd**2) + cov**2) / n))
     dof, scale = sampler.T_conditional(state)
     n = 4000
-    Ts = np.array([ls.wishart_draw(rng, dof, scale) for _ in range(n)])
     # Wishart moments: E W = dof * V, Var W_ij = dof (V_ij^2 + V_ii V_jj)
     se_T = np.sqrt(dof * (scale**2 + np.outer(np.diag(scale), np.diag(scale))) / n)
+    Ts = np.array([ls.wishart_draw(rng, dof, scale) for _ in range(n)])
     assert np.all(np.abs(Ts.mean(0) - dof * scale) < 5 * se_T)
 
 
@@ -144,6 +144,20 @@ def test_inverse_cholesky_blocks_is_each_blocks(m, k):
     np.testing.assert_allclose(L_inv, np.linalg.inv(np.linalg.cholesky(A)), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(np.swapaxes(L_inv, 1, 2) @ L_inv, np.linalg.inv(A), rtol=1e-9, atol=1e-12)
 
+
+def test_T_update_has_the_wishart_moments_of_its_conditional(tiny):
+    """The sweep draws T from the Cholesky factor of the scale's inverse, not through
+    wishart_draw: its draws have the moments of T_conditional. The schools' deviations are
+    correlated, so the scale is far from diagonal and a transposed factor would show."""
+    _, sampler, state = tiny
+    state = dict(state, alpha=state["gamma"] + np.outer([1.0, -0.5, 0.8], [0.6, 0.3, -0.4]))
+    dof, scale = sampler.T_conditional(state)
+    rng = np.random.default_rng(6)
+    n = 4000
+    Ts = np.array([sampler.update_T(rng, state) for _ in range(n)])
+    var = dof * (scale**2 + np.outer(np.diag(scale), np.diag(scale)))
+    assert np.all(np.abs(Ts.mean(0) - dof * scale) < 5 * np.sqrt(var / n))
+    assert np.all(np.abs(Ts.var(0) / var - 1) < 0.15)
 
 def test_inverse_cholesky_blocks_names_a_block_that_is_not_positive_definite():
     from hbm.school_rankings.gibbs import inverse_cholesky_blocks

@@ -140,18 +140,23 @@ def _below_diagonal(k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.tril_indices(k, -1)
 
 
-def wishart_draw(rng: np.random.Generator, df: float, scale: np.ndarray) -> np.ndarray:
-    """One draw of a Wishart(df, scale) matrix (standard parameterisation, mean ``df * scale``).
-
-    Bartlett decomposition: ``W = (L A)(L A)'`` with ``L = chol(scale)``, ``A`` lower triangular,
-    ``A[i, i]^2 ~ ChiSquared(df - i)`` (0-based ``i``) and ``A[i, j] ~ N(0, 1)`` below the diagonal.
-    """
-    k = scale.shape[0]
+def _bartlett_factor(rng: np.random.Generator, df: float, k: int) -> np.ndarray:
+    """Lower triangular ``A`` with ``A A' ~ Wishart(df, I)``: ``A[i, i]^2 ~ ChiSquared(df - i)``
+    (0-based ``i``) and ``A[i, j] ~ N(0, 1)`` below the diagonal (Bartlett decomposition)."""
     A = np.zeros((k, k))
     # one chi-squared draw at a time: NumPy draws an array of them about twenty times slower
     A.flat[::k + 1] = [math.sqrt(rng.chisquare(df - i)) for i in range(k)]
     A[_below_diagonal(k)] = rng.standard_normal(k * (k - 1) // 2)
-    LA = _cholesky(scale) @ A
+    return A
+
+
+def wishart_draw(rng: np.random.Generator, df: float, scale: np.ndarray) -> np.ndarray:
+    """One draw of a Wishart(df, scale) matrix (standard parameterisation, mean ``df * scale``).
+
+    Bartlett decomposition: ``W = (L A)(L A)'`` with ``L = chol(scale)`` and ``A A' ~ Wishart(df, I)``
+    (:func:`_bartlett_factor`).
+    """
+    LA = _cholesky(scale) @ _bartlett_factor(rng, df, scale.shape[0])
     return LA @ LA.T
 
 
@@ -234,10 +239,12 @@ class SchoolsGibbs:
         self._total_by_score = np.zeros((len(self.lrt_values), 144))
         np.add.at(self._total_by_score, score.ravel(),
                   (xgy[:, :, None] * xgy[:, None, :]).reshape(-1, 144))
-        # residual sums: the columns of u that the columns of d read, and the pairs (i, i') of
-        # each distinct product
+        # residual sums: the columns of u that the columns of d read, the pairs i <= i' of columns
+        # of u, and the distinct product of each pair, counted twice off the diagonal
         self._u_of_d = np.eye(n_u)[u_column]                                           # (12, n_u)
-        self._pair_sum = np.eye(n_f)[pair.ravel()]                                     # (n_u^2, n_f)
+        self._pairs = np.triu_indices(n_u)
+        self._pair_sum = (np.eye(n_f)[pair[self._pairs]]
+                          * np.where(self._pairs[0] == self._pairs[1], 1.0, 2.0)[:, None])   # (pairs, n_f)
         # F at the weights LRT^k, k = 0, 1, 2: the residual moments of tau_proposal
         self._moment_products = np.stack([self._G @ self.lrt_values**k for k in range(3)])
         self._prior_precision = PRIOR_PREC * np.eye(11)
@@ -311,38 +318,37 @@ class SchoolsGibbs:
         c = np.empty((self.M, 12))                  # -c_j: the sign drops out of e_p^2
         c[:, :3], c[:, 3:11], c[:, 11] = state["alpha"], state["beta"], -1.0
         r = (c * self._k) @ self._u_of_d                                     # (M, n_u)
-        h = ((r[:, :, None] * r[:, None, :]).reshape(self.M, -1) @ self._pair_sum).ravel()
+        i, i_ = self._pairs
+        h = ((r[:, i] * r[:, i_]) @ self._pair_sum).ravel()
         return self._moment_products @ h, lambda phi: float(self._weighted_products(phi)[1] @ h)
 
     # -- the (beta, gamma, alpha) block ----------------------------------------
     def _schur(self, state: dict):
         """``(alpha, g)``, ``g = (beta, gamma)``, given ``T``, ``theta``, ``phi``, with ``alpha``
         integrated out: ``P``, ``b`` of ``g``; with ``A_j = L_j L_j'`` the schools' precision
-        blocks, ``L_j^-1`` (M, 3, 3) and ``K_j = L_j^-1 [C_j, bz_j]`` (M, 3, 12)."""
-        Szz, Cb0, total = self._block_stats(state["phi"])
-        w, T = math.exp(state["theta"]), state["T"]
+        blocks, ``L_j^-1`` (M, 3, 3) and ``K_j = L_j^-1 [C_j, bz_j]`` stacked (3 M, 12)."""
+        T = state["T"]
+        z_rows, H = self._block_stats(state["phi"], math.exp(state["theta"]))
         # school j: precision A_j = T + Z_j'W_j Z_j, coupling C_j = [Z_j'W_j X_j, -T] to g and
-        # canonical mean bz_j = Z_j'W_j y_j (the 12th column of Cb)
-        Cb = w * Cb0
-        Cb[:, :, 8:11] = -T
-        L_inv = inverse_cholesky_blocks(T + w * Szz)
-        K = L_inv @ Cb
+        # canonical mean bz_j = Z_j'W_j y_j: the columns of z_rows are (z, x, gamma, y)
+        z_rows[:, :, 11:14] = -T
+        L_inv = inverse_cholesky_blocks(T + z_rows[:, :, :3])
+        K_rows = (L_inv @ z_rows[:, :, 3:]).reshape(-1, 12)
         # P = G - sum_j C_j' A_j^-1 C_j and b = b_g - sum_j C_j' A_j^-1 bz_j (location_conditional)
         # at once from the 12 columns of K (C_j' A_j^-1 C_j = K_j' K_j): G and b_g hold X'WX and
-        # X'Wy over all pupils (w total), M T for gamma and the prior precision
-        K_rows = K.reshape(-1, 12)
-        H = w * total - K_rows.T @ K_rows
-        H[8:11, 8:11] += self.M * T
-        return H[:11, :11] + self._prior_precision, H[:11, 11], L_inv, K
+        # X'Wy over all pupils (H), M T for gamma and the prior precision
+        H -= K_rows.T @ K_rows
+        P = H[:11, :11] + self._prior_precision
+        P[8:, 8:] += self.M * T
+        return P, H[:11, 11], L_inv, K_rows
 
-    def _block_stats(self, phi: float):
-        """What the (beta, gamma, alpha) block reads of :meth:`school_stats` at ``phi``, without
-        ``exp(theta)``: per school ``Z_j' W_j Z_j`` (M, 3, 3) and ``Z_j' W_j [X_j, 0, y_j]``
-        (M, 3, 12; columns 8:11, zero, are for ``-T``), and over all pupils
-        ``[X, 0, y]' W [X, 0, y]`` (12, 12)."""
+    def _block_stats(self, phi: float, w: float):
+        """What the (beta, gamma, alpha) block reads of :meth:`school_stats` at ``phi``, times
+        ``w = exp(theta)``, as new arrays: per school ``Z_j' W_j [Z_j, X_j, 0, y_j]`` (M, 3, 15;
+        columns 11:14, zero, are for ``-T``), and over all pupils ``[X, 0, y]' W [X, 0, y]`` (12, 12)."""
         v, F = self._weighted_products(phi)
-        z_rows = F[self._z_rows_index] * self._z_rows_constants                        # (M, 3, 15)
-        return z_rows[:, :, :3], z_rows[:, :, 3:], (v @ self._total_by_score).reshape(12, 12)
+        z_rows = F.take(self._z_rows_index) * (w * self._z_rows_constants)
+        return z_rows, ((w * v) @ self._total_by_score).reshape(12, 12)
 
     def location_conditional(self, state: dict) -> tuple[np.ndarray, np.ndarray]:
         """Precision ``P`` (11, 11) and canonical mean ``b`` (11) of ``g = (beta, gamma)`` given
@@ -358,15 +364,13 @@ class SchoolsGibbs:
     def update_location(self, rng, state):
         """Draw ``(beta, gamma)`` from :meth:`location_conditional`, then ``alpha`` from its
         conditional given them (the one of :meth:`alpha_conditional`); changes ``state``."""
-        P, b, L_inv, K = self._schur(state)
-        # beta[1] (LRT^2) is on a scale 1e4 smaller than the rest: draw in unit-diagonal coordinates
-        d = np.sqrt(P.diagonal())
-        g = mvn_from_precision(rng, P / d / d[:, None], b / d) / d
+        P, b, L_inv, K_rows = self._schur(state)
+        g = mvn_from_precision(rng, P, b)
         state["beta"], state["gamma"] = g[:8], g[8:]
         # alpha[j] ~ N(A_j^-1 (bz_j - C_j g), A_j^-1) is L_j'^-1 (L_j^-1 (bz_j - C_j g) + e), as in
         # mvn_from_precision; K_j = L_j^-1 [C_j, bz_j], so K_j (-g, 1) = L_j^-1 (bz_j - C_j g)
-        u = K @ np.append(-g, 1.0) + rng.standard_normal((self.M, 3))
-        state["alpha"] = np.einsum("jik,ji->jk", L_inv, u)                   # L_j^-1' u_j
+        u = (K_rows[:, 11] - K_rows[:, :11] @ g).reshape(self.M, 3) + rng.standard_normal((self.M, 3))
+        state["alpha"] = (u[:, None, :] @ L_inv)[:, 0]                      # L_j^-1' u_j
 
     # -- the (theta, phi) block ------------------------------------------------
     def tau_proposal(self, moments) -> tuple[np.ndarray, np.ndarray]:
@@ -444,11 +448,17 @@ class SchoolsGibbs:
         T = state["T"]
         return self.M * T + PRIOR_PREC * np.eye(3), T @ state["alpha"].sum(axis=0)
 
+    def _T_factor(self, state: dict) -> tuple[float, np.ndarray]:
+        """Degrees of freedom of ``T | alpha, gamma`` and the lower Cholesky factor ``L`` of the
+        inverse of its scale, ``R + S = L L'``."""
+        dev = state["alpha"] - state["gamma"]
+        return WISHART_DF + self.M, _cholesky(self.R + dev.T @ dev)
+
     def T_conditional(self, state: dict) -> tuple[float, np.ndarray]:
         """Degrees of freedom and scale of ``T | alpha, gamma`` (standard Wishart)."""
-        dev = state["alpha"] - state["gamma"]
-        L_inv = lapack.dtrtri(_cholesky(self.R + dev.T @ dev), lower=1)[0]
-        return WISHART_DF + self.M, L_inv.T @ L_inv
+        dof, L = self._T_factor(state)
+        L_inv = lapack.dtrtri(L, lower=1)[0]
+        return dof, L_inv.T @ L_inv
 
     def update_beta(self, rng, state, w=None):
         return mvn_from_precision(rng, *self.beta_conditional(state, w))
@@ -460,7 +470,12 @@ class SchoolsGibbs:
         return mvn_from_precision(rng, *self.gamma_conditional(state))
 
     def update_T(self, rng, state):
-        return wishart_draw(rng, *self.T_conditional(state))
+        """Draw ``T`` from :meth:`T_conditional`. Its scale is ``L'^-1 L^-1`` (``L`` from
+        :meth:`_T_factor`), so ``W = (L'^-1 A)(L'^-1 A)'`` with Bartlett's ``A`` is a draw: one
+        triangular solve where :func:`wishart_draw` would invert ``L`` and factor the scale again."""
+        dof, L = self._T_factor(state)
+        X = _solve_lower(L, _bartlett_factor(rng, dof, 3), transposed=True)
+        return X @ X.T
 
     def update_tau(self, rng, state, step: np.ndarray) -> np.ndarray:
         """Random-walk Metropolis steps for theta then phi; returns the two acceptance flags."""
