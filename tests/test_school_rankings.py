@@ -134,15 +134,20 @@ def test_draws_have_the_conditional_moments(tiny):
 
 
 @pytest.mark.parametrize("m, k", [(38, 3), (5, 2), (3, 4), (1, 1)])
-def test_inverse_cholesky_blocks_is_each_blocks(m, k):
-    from hbm.school_rankings.gibbs import inverse_cholesky_blocks
+def test_cholesky_blocks_solve_each_block(m, k):
+    from hbm.school_rankings.gibbs import cholesky_blocks, solve_blocks
 
     rng = np.random.default_rng(m + k)
     X = rng.standard_normal((m, k, k + 2))
     A = X @ np.swapaxes(X, 1, 2) + 0.1 * np.eye(k)
-    L_inv = inverse_cholesky_blocks(A)
-    np.testing.assert_allclose(L_inv, np.linalg.inv(np.linalg.cholesky(A)), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(np.swapaxes(L_inv, 1, 2) @ L_inv, np.linalg.inv(A), rtol=1e-9, atol=1e-12)
+    L = np.linalg.cholesky(A)
+    L_band = cholesky_blocks(A)
+    B = rng.standard_normal((m, k, 4))
+    np.testing.assert_allclose(solve_blocks(L_band, B.reshape(-1, 4)).reshape(m, k, 4),
+                               np.linalg.solve(L, B), rtol=1e-9, atol=1e-12)
+    b = rng.standard_normal((m, k))
+    np.testing.assert_allclose(solve_blocks(L_band, b.ravel(), transposed=True).reshape(m, k),
+                               np.linalg.solve(np.swapaxes(L, 1, 2), b[..., None])[..., 0], rtol=1e-9, atol=1e-12)
 
 
 def test_T_update_has_the_wishart_moments_of_its_conditional(tiny):
@@ -159,13 +164,14 @@ def test_T_update_has_the_wishart_moments_of_its_conditional(tiny):
     assert np.all(np.abs(Ts.mean(0) - dof * scale) < 5 * np.sqrt(var / n))
     assert np.all(np.abs(Ts.var(0) / var - 1) < 0.15)
 
-def test_inverse_cholesky_blocks_names_a_block_that_is_not_positive_definite():
-    from hbm.school_rankings.gibbs import inverse_cholesky_blocks
+
+def test_cholesky_blocks_names_a_block_that_is_not_positive_definite():
+    from hbm.school_rankings.gibbs import cholesky_blocks
 
     A = np.tile(np.eye(3), (6, 1, 1))
     A[4, 1, 1] = -1.0
     with pytest.raises(np.linalg.LinAlgError, match="block 4 "):
-        inverse_cholesky_blocks(A)
+        cholesky_blocks(A)
 
 
 def test_tau_density_is_the_normal_log_likelihood(tiny):

@@ -70,24 +70,24 @@ def _solve_lower(L: np.ndarray, b: np.ndarray, *, transposed: bool = False) -> n
 
 
 @functools.lru_cache
-def _band_layout(m: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _band_layout(m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Where LAPACK's lower band storage of a stack of ``m`` blocks of size ``k x k`` (one
-    block-diagonal matrix of bandwidth ``k - 1``) reads the stack, flattened: its index, a mask
-    of the entries outside every block (zero), and the blocks' identities stacked (m k, k)."""
+    block-diagonal matrix of bandwidth ``k - 1``) reads the stack, flattened: its index, and a
+    mask of the entries outside every block (zero)."""
     i, j = np.arange(k)[:, None] + np.arange(k), np.arange(k)     # band row r, column j: A[j + r, j]
     inside = i < k
     index = (np.where(inside, i * k + j, 0)[:, None, :] + k * k * np.arange(m)[:, None]).reshape(k, -1)
     mask = np.broadcast_to(inside[:, None, :], (k, m, k)).reshape(k, -1).astype(float)
-    return index, mask, np.tile(np.eye(k), (m, 1))
+    return index, mask
 
 
-def inverse_cholesky_blocks(A: np.ndarray) -> np.ndarray:
-    """``L_j^-1`` for each ``A_j = L_j L_j'`` of a stack of symmetric positive definite matrices.
+def cholesky_blocks(A: np.ndarray) -> np.ndarray:
+    """The lower Cholesky factors ``L_j`` of a stack of symmetric positive definite ``A_j = L_j L_j'``,
+    as one block-diagonal matrix ``L`` in LAPACK's lower band storage (for :func:`solve_blocks`).
 
-    The stack is one block-diagonal matrix of bandwidth ``k - 1``: LAPACK factors it in band
-    storage in one call (``dpbtrf``) and solves for the stacked identities in another
-    (``dtbtrs``). ``np.linalg`` would make one call per block, 38 for the London schools, and
-    take several times longer. Then ``A_j^-1 = L_j^-1' L_j^-1``.
+    The stack is one block-diagonal matrix of bandwidth ``k - 1``: LAPACK factors it in one
+    call (``dpbtrf``). ``np.linalg`` would make one call per block, 38 for the London schools,
+    and take several times longer.
 
     Parameters
     ----------
@@ -95,15 +95,32 @@ def inverse_cholesky_blocks(A: np.ndarray) -> np.ndarray:
 
     Returns
     -------
-    array (M, k, k)
-        Lower triangular.
+    array (k, M k)
     """
     m, k, _ = A.shape
-    index, mask, identities = _band_layout(m, k)
-    L_band, info = lapack.dpbtrf(A.reshape(-1)[index] * mask, lower=1)
+    index, mask = _band_layout(m, k)
+    L_band, info = lapack.dpbtrf(A.take(index) * mask, lower=1)
     if info != 0:
         raise np.linalg.LinAlgError(f"block {(info - 1) // k} of the stack is not positive definite")
-    return lapack.dtbtrs(L_band, identities, uplo="L")[0].reshape(m, k, k)
+    return L_band
+
+
+def solve_blocks(L_band: np.ndarray, B: np.ndarray, *, transposed: bool = False) -> np.ndarray:
+    """``L^-1 B`` (or ``L'^-1 B`` if ``transposed``) for the block-diagonal ``L`` of
+    :func:`cholesky_blocks`, in one LAPACK call (``dtbtrs``): block ``j`` of the result is
+    ``L_j^-1 B_j``.
+
+    Parameters
+    ----------
+    L_band : array (k, M k)
+    B : array (M k,) or (M k, n)
+        The blocks ``B_j`` stacked.
+
+    Returns
+    -------
+    array (M k, n)
+    """
+    return lapack.dtbtrs(L_band, B, uplo="L", trans="T" if transposed else "N")[0]
 
 
 def mvn_from_precision(rng: np.random.Generator, P: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -243,6 +260,8 @@ class SchoolsGibbs:
         # of u, and the distinct product of each pair, counted twice off the diagonal
         self._u_of_d = np.eye(n_u)[u_column]                                           # (12, n_u)
         self._pairs = np.triu_indices(n_u)
+        self._kc = np.empty((self.M, 12))      # k_j c_j of residual_sums; the column of y is fixed
+        self._kc[:, 11] = -self._k[:, 11]
         self._pair_sum = (np.eye(n_f)[pair[self._pairs]]
                           * np.where(self._pairs[0] == self._pairs[1], 1.0, 2.0)[:, None])   # (pairs, n_f)
         # F at the weights LRT^k, k = 0, 1, 2: the residual moments of tau_proposal
@@ -315,9 +334,10 @@ class SchoolsGibbs:
         ``e_p^2 = sum_{i, i'} r_j[i] r_j[i'] u_p[i] u_p[i']``: the sums are dot products of the
         weighted products ``F`` with the coefficients ``r_j[i] r_j[i']`` summed per product.
         """
-        c = np.empty((self.M, 12))                  # -c_j: the sign drops out of e_p^2
-        c[:, :3], c[:, 3:11], c[:, 11] = state["alpha"], state["beta"], -1.0
-        r = (c * self._k) @ self._u_of_d                                     # (M, n_u)
+        kc = self._kc                               # k_j times -c_j: the sign drops out of e_p^2
+        np.multiply(state["alpha"], self._k[:, :3], out=kc[:, :3])
+        np.multiply(state["beta"], self._k[:, 3:11], out=kc[:, 3:11])
+        r = kc @ self._u_of_d                                                # (M, n_u)
         i, i_ = self._pairs
         h = ((r[:, i] * r[:, i_]) @ self._pair_sum).ravel()
         return self._moment_products @ h, lambda phi: float(self._weighted_products(phi)[1] @ h)
@@ -326,21 +346,21 @@ class SchoolsGibbs:
     def _schur(self, state: dict):
         """``(alpha, g)``, ``g = (beta, gamma)``, given ``T``, ``theta``, ``phi``, with ``alpha``
         integrated out: ``P``, ``b`` of ``g``; with ``A_j = L_j L_j'`` the schools' precision
-        blocks, ``L_j^-1`` (M, 3, 3) and ``K_j = L_j^-1 [C_j, bz_j]`` stacked (3 M, 12)."""
+        blocks, the ``L_j`` (:func:`cholesky_blocks`) and ``K_j = L_j^-1 [C_j, bz_j]`` stacked (3 M, 12)."""
         T = state["T"]
         z_rows, H = self._block_stats(state["phi"], math.exp(state["theta"]))
         # school j: precision A_j = T + Z_j'W_j Z_j, coupling C_j = [Z_j'W_j X_j, -T] to g and
         # canonical mean bz_j = Z_j'W_j y_j: the columns of z_rows are (z, x, gamma, y)
         z_rows[:, :, 11:14] = -T
-        L_inv = inverse_cholesky_blocks(T + z_rows[:, :, :3])
-        K_rows = (L_inv @ z_rows[:, :, 3:]).reshape(-1, 12)
+        L_band = cholesky_blocks(T + z_rows[:, :, :3])
+        K_rows = solve_blocks(L_band, z_rows[:, :, 3:].reshape(-1, 12))
         # P = G - sum_j C_j' A_j^-1 C_j and b = b_g - sum_j C_j' A_j^-1 bz_j (location_conditional)
         # at once from the 12 columns of K (C_j' A_j^-1 C_j = K_j' K_j): G and b_g hold X'WX and
         # X'Wy over all pupils (H), M T for gamma and the prior precision
         H -= K_rows.T @ K_rows
         P = H[:11, :11] + self._prior_precision
         P[8:, 8:] += self.M * T
-        return P, H[:11, 11], L_inv, K_rows
+        return P, H[:11, 11], L_band, K_rows
 
     def _block_stats(self, phi: float, w: float):
         """What the (beta, gamma, alpha) block reads of :meth:`school_stats` at ``phi``, times
@@ -364,17 +384,18 @@ class SchoolsGibbs:
     def update_location(self, rng, state):
         """Draw ``(beta, gamma)`` from :meth:`location_conditional`, then ``alpha`` from its
         conditional given them (the one of :meth:`alpha_conditional`); changes ``state``."""
-        P, b, L_inv, K_rows = self._schur(state)
+        P, b, L_band, K_rows = self._schur(state)
         g = mvn_from_precision(rng, P, b)
         state["beta"], state["gamma"] = g[:8], g[8:]
         # alpha[j] ~ N(A_j^-1 (bz_j - C_j g), A_j^-1) is L_j'^-1 (L_j^-1 (bz_j - C_j g) + e), as in
         # mvn_from_precision; K_j = L_j^-1 [C_j, bz_j], so K_j (-g, 1) = L_j^-1 (bz_j - C_j g)
-        u = (K_rows[:, 11] - K_rows[:, :11] @ g).reshape(self.M, 3) + rng.standard_normal((self.M, 3))
-        state["alpha"] = (u[:, None, :] @ L_inv)[:, 0]                      # L_j^-1' u_j
+        u = K_rows[:, 11] - K_rows[:, :11] @ g + rng.standard_normal(3 * self.M)
+        state["alpha"] = solve_blocks(L_band, u, transposed=True).reshape(self.M, 3)   # L_j'^-1 u_j
 
     # -- the (theta, phi) block ------------------------------------------------
-    def tau_proposal(self, moments) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and precision of a normal approximation to ``(theta, phi) | rest``.
+    def tau_proposal(self, moments) -> tuple[tuple[float, float], tuple[tuple[float, float], ...]]:
+        """Mean and precision of a normal approximation to ``(theta, phi) | rest``, as Python
+        floats (on two numbers they and the math module are several times faster than NumPy).
 
         One Newton step on the concave log density of :meth:`log_tau_density` from
         ``(log(N / sum e_p^2), 0)``, given the residual moments ``s_k = sum_p LRT_p^k e_p^2``
@@ -389,8 +410,8 @@ class SchoolsGibbs:
         g0, g1 = -PRIOR_PREC * theta0, 0.5 * self.sum_lrt - h * s1
         q00, q01, q11 = h * s0 + PRIOR_PREC, h * s1, h * s2 + PRIOR_PREC
         det = q00 * q11 - q01 * q01
-        m = np.array([theta0 + (q11 * g0 - q01 * g1) / det, (q00 * g1 - q01 * g0) / det])
-        return m, np.array([[q00, q01], [q01, q11]])
+        m = (theta0 + (q11 * g0 - q01 * g1) / det, (q00 * g1 - q01 * g0) / det)
+        return m, ((q00, q01), (q01, q11))
 
     def update_tau_joint(self, rng, state) -> np.ndarray:
         """``(theta, phi)`` as one block: an independence Metropolis-Hastings step from a
@@ -401,10 +422,8 @@ class SchoolsGibbs:
         densities use the same residuals. Returns the acceptance flag twice (theta, phi).
         """
         moments, weighted_sse = self.residual_sums(state)
-        m, Q = self.tau_proposal(moments)
-        # Q = L L' in closed form (2x2); the proposal is m + L'^-1 z with z a bivariate t.
-        # On two numbers, Python floats and the math module are several times faster than NumPy.
-        (m0, m1), ((q00, q01), (_, q11)) = m.tolist(), Q.tolist()
+        (m0, m1), ((q00, q01), (_, q11)) = self.tau_proposal(moments)
+        # Q = L L' in closed form (2x2); the proposal is m + L'^-1 z with z a bivariate t
         l11 = math.sqrt(q00)
         l21 = q01 / l11
         l22 = math.sqrt(q11 - l21**2)
