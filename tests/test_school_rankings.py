@@ -127,9 +127,9 @@ def test_draws_have_the_conditional_moments(tiny):
     assert np.all(np.abs(np.cov(draws.T) - cov) < 5 * np.sqrt((np.outer(sd**2, sd**2) + cov**2) / n))
     dof, scale = sampler.T_conditional(state)
     n = 4000
+    Ts = np.array([ls.wishart_draw(rng, dof, scale) for _ in range(n)])
     # Wishart moments: E W = dof * V, Var W_ij = dof (V_ij^2 + V_ii V_jj)
     se_T = np.sqrt(dof * (scale**2 + np.outer(np.diag(scale), np.diag(scale))) / n)
-    Ts = np.array([ls.wishart_draw(rng, dof, scale) for _ in range(n)])
     assert np.all(np.abs(Ts.mean(0) - dof * scale) < 5 * se_T)
 
 

@@ -118,7 +118,8 @@ def solve_blocks(L_band: np.ndarray, B: np.ndarray, *, transposed: bool = False)
 
     Returns
     -------
-    array (M k, n)
+    array
+        The shape of ``B``.
     """
     return lapack.dtbtrs(L_band, B, uplo="L", trans="T" if transposed else "N")[0]
 
