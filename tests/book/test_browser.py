@@ -180,14 +180,23 @@ def visit(server, browser, screenshots):
         page.on("pageerror", lambda e: record.page_errors.append(str(e)))
         page.on("requestfailed", lambda r: urlparse(r.url).netloc == local and record.failed_requests.append(
             f"{r.url}: {r.failure}"))
+        # "load" waits for the document, its scripts, style sheets and images. What the checks read
+        # after that is waited for by name: MathJax's typesetting (its startup promise resolves when
+        # the page is typeset), the web fonts, and any image still loading. Playwright's
+        # "networkidle" (no request for 500 ms), which Playwright itself advises against in tests,
+        # waited for requests the checks do not read, and once never came (chapter 5's page in a
+        # cold make test, 180 s; speed issue, session 17).
         response = page.goto(url, wait_until="load")
         record.status = response.status if response else None
-        page.wait_for_load_state("networkidle")
-        # MathJax typesets after load; its startup promise resolves when the page is done.
         page.evaluate("""async () => {
             if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+            await document.fonts.ready;
         }""")
         page.evaluate(EXPAND_JS)
+        page.evaluate("""async () => {
+            await Promise.all([...document.images].filter(img => !img.complete).map(
+                img => new Promise(done => { img.addEventListener('load', done); img.addEventListener('error', done); })));
+        }""")
         page.wait_for_timeout(200)
         record.facts = page.evaluate(FACTS_JS)
         # JPEG: a long page's PNG took 6-7 s to encode, the JPEG 3-4 s; an artefact to look at, not to diff
