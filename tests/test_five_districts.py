@@ -315,9 +315,9 @@ def test_quadrature_interval_is_a_94_percent_interval(df):
 def test_pooled_sampling_matches_quadrature(df):
     # compiled by numba (as nutpie compiles the book's models): with nothing cached 16 s against 21 s
     # in C; about 1 s slower warm
-    idata = pm.sample(model=fd.build_model(df, pooling="complete"), draws=300, tune=300, chains=2, cores=1,
-                      random_seed=3, progressbar=False, compute_convergence_checks=False,
-                      compile_kwargs={"mode": "NUMBA"})
+    idata = hbm.sampling.sample(fd.build_model(df, pooling="complete"), random_seed=3, draws=300, tune=300,
+                                chains=2, cores=1, progressbar=False, compute_convergence_checks=False,
+                                nuts_sampler="pymc", compile_kwargs={"mode": "NUMBA"})
     lines = fd.quadrature_posterior(df, pooling="complete")["lines"]
     assert float(idata.posterior["beta"].mean()) == pytest.approx(lines.loc["beta", "mean"], abs=0.02)
     assert float(idata.posterior["beta"].std()) == pytest.approx(lines.loc["beta", "sd"], rel=0.2)

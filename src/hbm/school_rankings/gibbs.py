@@ -261,8 +261,6 @@ class SchoolsGibbs:
         # of u, and the distinct product of each pair, counted twice off the diagonal
         self._u_of_d = np.eye(n_u)[u_column]                                           # (12, n_u)
         self._pairs = np.triu_indices(n_u)
-        self._kc = np.empty((self.M, 12))      # k_j c_j of residual_sums; the column of y is fixed
-        self._kc[:, 11] = -self._k[:, 11]
         self._pair_sum = (np.eye(n_f)[pair[self._pairs]]
                           * np.where(self._pairs[0] == self._pairs[1], 1.0, 2.0)[:, None])   # (pairs, n_f)
         # F at the weights LRT^k, k = 0, 1, 2: the residual moments of tau_proposal
@@ -335,10 +333,9 @@ class SchoolsGibbs:
         ``e_p^2 = sum_{i, i'} r_j[i] r_j[i'] u_p[i] u_p[i']``: the sums are dot products of the
         weighted products ``F`` with the coefficients ``r_j[i] r_j[i']`` summed per product.
         """
-        kc = self._kc                               # k_j times -c_j: the sign drops out of e_p^2
-        np.multiply(state["alpha"], self._k[:, :3], out=kc[:, :3])
-        np.multiply(state["beta"], self._k[:, 3:11], out=kc[:, 3:11])
-        r = kc @ self._u_of_d                                                # (M, n_u)
+        c = np.empty((self.M, 12))                  # -c_j: the sign drops out of e_p^2
+        c[:, :3], c[:, 3:11], c[:, 11] = state["alpha"], state["beta"], -1.0
+        r = (c * self._k) @ self._u_of_d                                     # (M, n_u)
         i, i_ = self._pairs
         h = ((r[:, i] * r[:, i_]) @ self._pair_sum).ravel()
         return self._moment_products @ h, lambda phi: float(self._weighted_products(phi)[1] @ h)
