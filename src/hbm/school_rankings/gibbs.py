@@ -266,6 +266,7 @@ class SchoolsGibbs:
         # F at the weights LRT^k, k = 0, 1, 2: the residual moments of tau_proposal
         self._moment_products = np.stack([self._G @ self.lrt_values**k for k in range(3)])
         self._prior_precision = PRIOR_PREC * np.eye(11)
+        self._identity_blocks = np.tile(np.eye(3), (self.M, 1))                       # (3 M, 3)
 
     # -- helpers -------------------------------------------------------------
     def precision(self, state: dict) -> np.ndarray:
@@ -337,7 +338,7 @@ class SchoolsGibbs:
         c[:, :3], c[:, 3:11], c[:, 11] = state["alpha"], state["beta"], -1.0
         r = (c * self._k) @ self._u_of_d                                     # (M, n_u)
         i, i_ = self._pairs
-        h = ((r[:, i] * r[:, i_]) @ self._pair_sum).ravel()
+        h = ((r.take(i, axis=1) * r.take(i_, axis=1)) @ self._pair_sum).ravel()
         return self._moment_products @ h, lambda phi: float(self._weighted_products(phi)[1] @ h)
 
     # -- the (beta, gamma, alpha) block ----------------------------------------
@@ -351,7 +352,10 @@ class SchoolsGibbs:
         # canonical mean bz_j = Z_j'W_j y_j: the columns of z_rows are (z, x, gamma, y)
         z_rows[:, :, 11:14] = -T
         L_band = cholesky_blocks(T + z_rows[:, :, :3])
-        K_rows = solve_blocks(L_band, z_rows[:, :, 3:].reshape(-1, 12))
+        # LAPACK solves one right-hand side at a time: the three columns of the identity give every
+        # L_j^-1 at once, and one batched product then gives the twelve columns of K
+        L_inv = solve_blocks(L_band, self._identity_blocks).reshape(self.M, 3, 3)
+        K_rows = (L_inv @ z_rows[:, :, 3:]).reshape(-1, 12)
         # P = G - sum_j C_j' A_j^-1 C_j and b = b_g - sum_j C_j' A_j^-1 bz_j (location_conditional)
         # at once from the 12 columns of K (C_j' A_j^-1 C_j = K_j' K_j): G and b_g hold X'WX and
         # X'Wy over all pupils (H), M T for gamma and the prior precision
