@@ -26,6 +26,8 @@ ROWS = {
     "sweep speed-up, vectorised over loop": ("sweep", "speed_ratio"),
     "Gibbs: smallest bulk ESS per CPU second": ("gibbs", "ess_per_cpu_second"),
     "NUTS: smallest bulk ESS per CPU second": ("nuts_marginal", "ess_per_cpu_second"),
+    "textbook Gibbs sweep, vectorised (ms)": ("sweep_textbook", "vectorised_ms"),
+    "textbook Gibbs: smallest bulk ESS per CPU second": ("gibbs_textbook", "ess_per_cpu_second"),
 }
 """The rows of :func:`gibbs_benchmark` and where each comes from in the JSON file."""
 
