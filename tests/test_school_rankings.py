@@ -5,6 +5,7 @@ from pathlib import Path
 
 import arviz as az
 import numpy as np
+from scipy import sparse
 import pandas as pd
 import pytest
 
@@ -219,8 +220,17 @@ def small():
     return df, sampler, state
 
 
-def test_sufficient_statistics_match_sums_over_pupils(small):
-    _, sampler, state = small
+@pytest.mark.parametrize("scores", ["continuous", "whole numbers"])
+def test_sufficient_statistics_match_sums_over_pupils(small, scores):
+    """Both ways of storing the precomputed sums: sparse for a continuous score in many schools
+    (every pupil's score distinct), dense for few distinct scores, as in the London data."""
+    rng = np.random.default_rng(22)
+    df, _ = simulate_schools(rng, M=12, n_per=12)
+    if scores == "whole numbers":
+        df["LRT"] = df["LRT"].round()
+    sampler = ls.SchoolsGibbs(df)
+    assert sparse.issparse(sampler._G) == (scores == "continuous")
+    state = {**small[2], "alpha": sampler.initial_state(rng)["alpha"]}
     D = np.column_stack([sampler.Z, sampler.X, sampler.y])
     v = np.exp(state["phi"] * sampler.lrt)
     S_ref = np.zeros((sampler.M, 12, 12))

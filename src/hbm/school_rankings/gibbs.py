@@ -28,7 +28,8 @@ Two sweeps use them (``SchoolsGibbs(df, blocked=...)``):
   fitted to their conditional (:meth:`SchoolsGibbs.update_tau_joint`). Every sum over pupils
   it needs comes from one matrix-vector product per value of ``phi`` with sums precomputed
   over each school's pupils of equal LRT score (:meth:`SchoolsGibbs.school_stats`), so the
-  cost of a sweep does not grow with the number of pupils.
+  cost of a sweep grows with the number of distinct scores (70 in the London data), not with
+  the number of pupils.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from numbers import Integral
 
 import arviz as az
 import numpy as np
+from scipy import sparse
 from scipy.linalg import lapack
 
 import hbm
@@ -225,8 +227,10 @@ class SchoolsGibbs:
         A pupil's weight ``exp(phi LRT_p)`` depends on the pupil only through the LRT score, so
         the products are summed in advance over each school's pupils with the same score: the
         matrix ``G`` (school x product, score), and the weighted sums are ``F = G @ v`` with
-        ``v`` the weights of the distinct scores. (``G`` is about a quarter non-zero; at 912 x 70
-        for the London data a dense product is faster than a sparse one.)
+        ``v`` the weights of the distinct scores. ``G`` is kept dense when at least a tenth of it
+        is non-zero: a quarter for the London data (912 x 70), where a dense product is faster
+        than a sparse one. Otherwise it is sparse: with a continuous score every pupil has a
+        score of its own, and a dense ``G`` would grow with schools times pupils.
         """
         D = np.column_stack([self.Z, self.X, self.y])
         varying = ~np.all(D == D[self.starts][self.school], axis=0)
@@ -241,8 +245,10 @@ class SchoolsGibbs:
         self.lrt_values, score = np.unique(self.lrt, return_inverse=True)
         rows = (self.school[:, None] * n_f + np.arange(n_f)).ravel()
         cols = np.repeat(score.ravel(), n_f)
-        self._G = np.zeros((self.M * n_f, len(self.lrt_values)))
-        np.add.at(self._G, (rows, cols), distinct.ravel())
+        self._G = sparse.csr_array((distinct.ravel(), (rows, cols)),      # duplicates are summed
+                                   shape=(self.M * n_f, len(self.lrt_values)))
+        if self._G.nnz >= 0.1 * self.M * n_f * len(self.lrt_values):
+            self._G = self._G.toarray()
         self._products_cache = {}
         # S_j[a, b] = k_j[a] k_j[b] F_j[pair[i(a), i(b)]]: the product index and the constants
         self._S_product = pair[u_column[:, None], u_column]                            # (12, 12)
