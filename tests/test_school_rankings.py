@@ -5,9 +5,9 @@ from pathlib import Path
 
 import arviz as az
 import numpy as np
-from scipy import sparse
 import pandas as pd
 import pytest
+from scipy import sparse
 
 import hbm
 from hbm import school_rankings as ls
