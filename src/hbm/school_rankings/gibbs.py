@@ -247,7 +247,7 @@ class SchoolsGibbs:
         cols = np.repeat(score.ravel(), n_f)
         self._G = sparse.csr_array((distinct.ravel(), (rows, cols)),      # duplicates are summed
                                    shape=(self.M * n_f, len(self.lrt_values)))
-        if self._G.nnz >= 0.1 * self.M * n_f * len(self.lrt_values):
+        if 10 * self._G.nnz >= self.M * n_f * len(self.lrt_values):     # integers: no rounding at the edge
             self._G = self._G.toarray()
         self._products_cache = {}
         # S_j[a, b] = k_j[a] k_j[b] F_j[pair[i(a), i(b)]]: the product index and the constants
