@@ -97,10 +97,13 @@ def test_model_that_cannot_converge_is_reported():
 
 def test_divergences_and_thresholds_are_reported():
     # The centred funnel (Neal 2003) diverges; a tiny ESS demand alone still fails on divergences.
+    # target_accept 0.6 (larger steps): two chains of 300 diverged on each of 40 seeds, against 34 of
+    # 40 at the default 0.8 (seed 2 gave none once numba compiled at another optimisation level)
     with pm.Model() as model:
         log_sigma = pm.Normal("log_sigma", 0, 3)
         pm.Normal("x", 0, pm.math.exp(log_sigma), shape=5)
-    idata = sampling.sample(model, random_seed=2, draws=300, tune=300, chains=2, progressbar=False)
+    idata = sampling.sample(model, random_seed=2, draws=300, tune=300, chains=2, target_accept=0.6,
+                            progressbar=False)
     report = sampling.check_convergence(idata, rhat_max=10, ess_min=1, bfmi_min=0)
     assert report.divergences > 0
     assert report.failures == [f"{report.divergences} divergent transitions (at most 0 allowed)"]

@@ -139,7 +139,9 @@ def build_bugs_model(df: pd.DataFrame, *, marginalise_alpha: bool = True) -> pm.
         L_inv = solve_triangular(L, pt.eye(3), lower=True)
         pm.Deterministic("Sigma", pt.dot(L_inv.T, L_inv), dims=("coef", "coef_bis"))
         if marginalise_alpha:
-            pm.Potential("Y_marginal", marginal_loglik_precision(d, gamma, beta, T, theta, phi))
+            # log|T| = log|L_R|^2 + sum_i log A[i,i]^2
+            logdet_T = 2 * np.log(np.diag(L_R)).sum() + pt.sum(pt.log(c2))
+            pm.Potential("Y_marginal", marginal_loglik_precision(d, gamma, beta, T, theta, phi, logdet_T))
         else:
             z = pm.Normal("z", 0.0, 1.0, dims=("school", "coef"))
             alpha = pm.Deterministic("alpha", gamma + pt.dot(z, L_inv), dims=("school", "coef"))
