@@ -162,3 +162,19 @@ def test_book_build_is_quiet(monkeypatch, capfd):
     sampling.sample(model, random_seed=5, draws=50, tune=50, chains=2)
     captured = capfd.readouterr()
     assert "NUTS" not in captured.err and "Sampling" not in captured.err
+
+
+@pytest.mark.parametrize("preset", [None, "3"])
+def test_import_hbm_has_numba_compile_at_level_1_unless_set(preset):
+    """``import hbm`` before numba sets numba's LLVM optimisation level to 1; a level the user set
+    is kept (checked in a new process, where numba reads the variable on import)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_OPT"}
+    if preset is not None:
+        env["NUMBA_OPT"] = preset
+    out = subprocess.run([sys.executable, "-c", "import hbm, numba; print(int(numba.config.OPT))"],
+                         env=env, capture_output=True, text=True, check=True).stdout.split()[-1]
+    assert out == (preset or "1")
