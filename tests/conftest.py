@@ -1,6 +1,12 @@
 import hbm  # noqa: F401  (first: links PyTensor to OpenBLAS before any test imports pymc)
+import arviz  # noqa: F401  (here, in pytest's main process, before the workers start: see below)
 import pytensor
 import pytest
+
+# ArviZ writes a once-a-day stamp file on import through a fixed temporary name; two test workers
+# importing it at once on a new machine raced for that file (FileNotFoundError when collecting a test
+# file). Imported here first, ArviZ writes the stamp before pytest-xdist starts the workers, and they
+# find it.
 
 C_MARKERS = ("integration", "book")
 
