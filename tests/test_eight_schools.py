@@ -339,11 +339,22 @@ def test_stan_runner_reports_a_failing_program(tmp_path):
         es.sample_stan(Y, SIGMA, random_seed=1, path=bad, draws=10, tune=10, chains=1)
 
 
-def test_stan_compiles_without_debug_information_and_keeps_the_users_flags():
+def test_stan_compiles_without_debug_information_and_keeps_the_users_flags(monkeypatch):
     assert es.stan.compile_env({})["CFLAGS"].split() == ["-g0"]
     env = es.stan.compile_env({"CFLAGS": "-I/opt/include", "CXXFLAGS": "-O2 -g", "PATH": "/bin"})
     assert env["CFLAGS"].split() == ["-I/opt/include", "-g0"]
     assert env["CXXFLAGS"].split()[-1] == "-g0" and env["PATH"] == "/bin"
+    # and sample_stan starts PyStan's process with it
+    started = []
+
+    def run(args, **kwargs):
+        started.append(kwargs.get("env"))
+        raise OSError("not started")
+
+    monkeypatch.setattr(es.stan.subprocess, "run", run)
+    with pytest.raises(OSError):
+        es.sample_stan(Y, SIGMA, random_seed=1)
+    assert started and started[0]["CFLAGS"].split()[-1] == "-g0" == started[0]["CXXFLAGS"].split()[-1]
 
 
 # --- self-checks: the right answer passes; a wrong one of the right shape fails, without the reference
