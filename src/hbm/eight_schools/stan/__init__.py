@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -38,15 +39,25 @@ def stan_available() -> bool:
     return result.returncode == 0
 
 
-def compile_env(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of the PyStan process: ``environ`` (default ``os.environ``) with ``-g0``
-    added to ``CFLAGS`` and ``CXXFLAGS``.
+def compile_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment :func:`sample_stan` starts PyStan's process with: ``-g0`` added to
+    ``CFLAGS`` and ``CXXFLAGS``.
 
-    httpstan compiles a program with Python's own compiler flags, which include ``-g``: debug
-    information for Stan's C++ templates, about a fifth of chapter 1's cold compile (47 s
-    against 60 s on a 2-core machine; the speed issue's closing note). The flags in these
-    variables come after Python's, so ``-g0`` turns it off; the code is optimised as before
-    (``-O3``) and draws the same numbers.
+    httpstan compiles a program with Python's own compiler flags, which include ``-g``. The
+    debug information for Stan's C++ templates was about a fifth of chapter 1's cold compile:
+    46 s against 59 s, and 53 s against 65 s, side by side on a 2-core machine (the speed
+    issue's closing note). The flags in these variables come after Python's, so ``-g0`` turns
+    it off; the code is optimised as before (``-O3``) and draws the same numbers.
+
+    Parameters
+    ----------
+    environ : mapping of str to str, optional
+        The environment to start from (default ``os.environ``); it is not changed.
+
+    Returns
+    -------
+    dict of str to str
+        A copy of ``environ`` whose ``CFLAGS`` and ``CXXFLAGS`` end with ``-g0``.
     """
     env = dict(os.environ if environ is None else environ)
     for name in ("CFLAGS", "CXXFLAGS"):
