@@ -69,7 +69,8 @@ def sample_stan(y, sigma, *, random_seed: int, draws: int = 1000, tune: int = 10
                 adapt_delta: float = 0.8, path: str | Path = PROGRAM, timeout: float = 600):
     """Compile and sample a Stan program (default :data:`PROGRAM`) with PyStan 3 in another process.
 
-    Its compiler output is captured rather than printed. ``adapt_delta`` is Stan's target
+    Its compiler output is captured rather than printed, and it compiles without debug
+    information (:func:`compile_env`). ``adapt_delta`` is Stan's target
     acceptance rate (PyMC's ``target_accept``); ``random_seed`` is shifted by :func:`hbm.seed`.
 
     Returns
