@@ -139,7 +139,7 @@ def build_bugs_model(df: pd.DataFrame, *, marginalise_alpha: bool = True) -> pm.
         L_inv = solve_triangular(L, pt.eye(3), lower=True)
         pm.Deterministic("Sigma", pt.dot(L_inv.T, L_inv), dims=("coef", "coef_bis"))
         if marginalise_alpha:
-            # log|T| = log|L_R|^2 + sum_i log A[i,i]^2
+            # log|T| = log|L_R|^2 + sum_i log A[i,i]^2, and A[i,i]^2 is bartlett_c2[i]
             logdet_T = 2 * np.log(np.diag(L_R)).sum() + pt.sum(pt.log(c2))
             pm.Potential("Y_marginal", marginal_loglik_precision(d, gamma, beta, T, theta, phi, logdet_T))
         else:
