@@ -91,9 +91,14 @@ UV := $(VENV)/tools/uv/bin/uv
 UV_PIN := uv>=0.13,<1
 LOCK_FLAGS := --universal --python-version 3.11 --no-config --index-url https://pypi.org/simple
 
+# uv's venv has no pip of its own when $(PYTHON)'s pip can install into it (pip >= 22.3: --python):
+# 7 s less than venv's own pip install (ensurepip), which is the fallback
+UV_PY := $(VENV)/tools/uv/bin/python
 $(UV):
-	$(PYTHON) -m venv $(VENV)/tools/uv
-	$(VENV)/tools/uv/bin/python -m pip install -q "$(UV_PIN)"
+	$(PYTHON) -m venv --without-pip $(VENV)/tools/uv
+	if $(PYTHON) -m pip --python $(UV_PY) --version >/dev/null 2>&1; then \
+	  $(PYTHON) -m pip --python $(UV_PY) install -q "$(UV_PIN)"; \
+	else $(UV_PY) -m ensurepip >/dev/null && $(UV_PY) -m pip install -q "$(UV_PIN)"; fi
 
 $(STAMP): $(LOCK) $(EXCLUDES) requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed")'
