@@ -163,7 +163,7 @@ def run(rev: str, work: Path) -> dict:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     lines: list[tuple[float, str]] = []
-    with open(work / "make_test.log", "w") as log:
+    with open(work / "make_test.log", "w", buffering=1) as log:   # line by line: tail -f it
         process = subprocess.Popen(["make", "test"], cwd=clone, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True, errors="replace")
         for line in process.stdout:
