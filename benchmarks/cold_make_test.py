@@ -123,7 +123,7 @@ def details(lines: list[tuple[float, str]]) -> dict:
     notebook's execution time."""
     text = [line for _, line in lines]
     return {
-        "pytest_summaries": [x for x in text if re.match(r"^\d+ passed", x)],
+        "pytest_summaries": [x for x in text if re.match(r"^\d+ (passed|failed|errors?)\b.* in [\d.]+s", x)],
         "slowest_tests": [x for x in text if re.match(r"^\d+\.\d+s (call|setup|teardown) ", x)][:10],
         "notebooks": {m.group(1): float(m.group(2)) for x in text
                       if (m := re.match(r"^executed (\S+) in ([\d.]+) s", x))},

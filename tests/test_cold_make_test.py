@@ -51,7 +51,8 @@ def test_stage_times_and_core_seconds_of_a_made_up_run(cold):
     assert [found[s]["mean_busy_cores"] for s in found] == [1.0, 2.0, 2.0]
     assert cold.core_seconds(cpu, 0.0, 100.0) == 190.0
     assert cold.core_seconds(cpu[:1], 0.0, 100.0) is None   # too few samples: unknown, not zero
-    parts = cold.details(lines + [(95.0, "12.30s call     tests/test_x.py::test_y")])
+    parts = cold.details(lines + [(95.0, "12.30s call     tests/test_x.py::test_y"),
+                                  (99.0, "1 failed, 85 passed in 61.00s (0:01:01)")])
     assert parts["notebooks"] == {"book/01_eight_schools": 29.5}
-    assert parts["pytest_summaries"] == ["567 passed in 39.90s (0:00:39)"]
+    assert parts["pytest_summaries"] == ["567 passed in 39.90s (0:00:39)", "1 failed, 85 passed in 61.00s (0:01:01)"]
     assert parts["slowest_tests"] == ["12.30s call     tests/test_x.py::test_y"]
