@@ -33,7 +33,7 @@ IMPORT_TO_CONDA = {
     "arviz": "arviz", "astropy": "astropy", "graphviz": "python-graphviz", "IPython": "ipython",
     "matplotlib": "matplotlib-base", "nbformat": "nbformat", "numpy": "numpy", "pandas": "pandas",
     "pybtex": "pybtex", "pymc": "pymc", "pytensor": "pytensor", "scipy": "scipy", "xarray": "xarray",
-    "yaml": "pyyaml", "nutpie": "nutpie", "stan": "pystan",
+    "yaml": "pyyaml", "nutpie": "nutpie", "numba": "numba", "stan": "pystan",
 }
 """Import name -> conda-forge package (PyPI's name where the two agree)."""
 

@@ -155,6 +155,54 @@ def test_numba_slice_assignment_errors_are_switched_and_still_raise():
         assign(np.zeros(shape), np.ones((1, 1, 1, 1, 3)))
 
 
+def test_nutpie_wrappers_with_the_narrower_try_return_what_nutpies_own_return():
+    """faster_nutpie_wrappers() applies to the locked nutpie, and its C wrappers give the same
+    codes and values as nutpie's own, built for the same compiled model: a finite point (0), a NaN
+    gradient (3), -inf and a NaN gradient (3), an error raised in the model's function (1) and a
+    wrong dimension (-1); the values of a draw agree too."""
+    import ctypes
+
+    import numba
+    import nutpie
+    import pytensor.tensor as pt
+    from pytensor.raise_op import Assert
+
+    assert sampling.faster_nutpie_wrappers(), "the locked nutpie no longer has the wrappers this replaces"
+    with pm.Model() as model:
+        x = pm.Normal("x", 0, 1, shape=2)
+        corr = pt.stack([pt.stack([1.0, x[0]]), pt.stack([x[0], 1.0])])   # not positive definite if |x[0]| > 1
+        pm.Potential("p", pt.log(pt.linalg.cholesky(corr)[1, 1]) + Assert("x[1] < 2")(pt.log(x[1] ** 2), x[1] < 2))
+    compiled = nutpie.compile_pymc_model(model)
+    n, user_data = compiled.n_dim, compiled.user_data.ctypes.data_as(ctypes.c_void_p)
+    shared = (compiled.user_data, compiled.shared_data)
+
+    def nutpies_own(name, fn, *sizes):
+        py_func, signature = sampling._NUTPIE_ORIGINALS[name](*sizes, fn.vm.jit_fn, shared[0],
+                                                              [v.name for v in fn.get_shared()], shared[1])
+        return numba.cfunc(signature)(py_func)
+
+    def pointer(a):
+        return a.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+
+    def logp(cfunc, point, dim=n):
+        x, grad, value = np.asarray(point, dtype=float), np.zeros(n), np.zeros(())
+        return cfunc.ctypes(dim, pointer(x), pointer(grad), pointer(value), user_data), float(value), grad.tolist()
+
+    own = nutpies_own("_make_c_logp_func", compiled.logp_func, n)
+    points = [[0.3, 0.5], [1.5, 0.5], [0.3, 0.0], [0.3, 2.5]]
+    results = [logp(compiled.compiled_logp_func, p) for p in points]
+    assert [r[0] for r in results] == [0, 3, 3, 1]
+    assert repr(results) == repr([logp(own, p) for p in points])      # repr: NaN equals NaN
+    assert logp(compiled.compiled_logp_func, points[0], dim=n + 1)[0] == logp(own, points[0], dim=n + 1)[0] == -1
+
+    def expand(cfunc):
+        x, values = np.array(points[0]), np.zeros(compiled.n_expanded)
+        return cfunc.ctypes(n, compiled.n_expanded, pointer(x), pointer(values), user_data), values.tolist()
+
+    own = nutpies_own("_make_c_expand_func", compiled.expand_func, n, compiled.n_expanded)
+    assert expand(compiled.compiled_expand_func) == expand(own) == (0, points[0])
+
+
 def test_book_build_is_quiet(monkeypatch, capfd):
     monkeypatch.setenv(sampling.QUIET_ENV, "1")
     with pm.Model() as model:
