@@ -1,5 +1,4 @@
 import hbm  # noqa: I001  (first: links PyTensor to OpenBLAS)
-import hbm.sampling
 import arviz as az
 import numpy as np
 import pandas as pd

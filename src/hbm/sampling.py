@@ -144,16 +144,16 @@ _NUTPIE_ORIGINALS: dict = {}
 
 @functools.cache
 def faster_nutpie_wrappers() -> bool:
-    """Build nutpie's C wrappers with a narrower ``try``, which numba compiles about 0.6 s faster per fit.
+    """Build nutpie's C wrappers with a narrower ``try``, which numba compiles about 0.5 s faster per fit.
 
     For every fit nutpie compiles two C callbacks with numba (a fresh closure for each model, so
     numba's caches never hold them): one returns the log density and its gradient, the other the
     draws' values. Each wraps its whole body in ``try: ... except Exception: return <code>``, and
-    numba compiles everything inside a ``try`` with exception checks on every step: the log-density
-    wrapper took about 0.8 s to compile for the smallest model, 0.2 s without the ``try`` (the speed
-    issue's closing notes). Here only the call of the model's function, the one step that can raise
-    (a Cholesky factor of a matrix that is not positive definite, say), is inside the ``try``;
-    the rest (views of the C arrays, copies into them, finiteness checks) cannot raise once the
+    numba compiles everything inside a ``try`` slowly: for eight schools the log-density wrapper
+    compiled in 1.06 s, and in 0.64 s with only the model's call inside the ``try`` (the values
+    wrapper in 0.32 s and 0.21 s; the speed issue's closing notes). Here only that call, the one
+    step that can raise (a Cholesky factor of a matrix that is not positive definite, say), is
+    inside the ``try``; the rest (views of the C arrays, copies into them, finiteness checks) cannot raise once the
     gradient's shape has been checked, and the same codes are returned in every case.
 
     The wrappers are replaced only when nutpie's own have the source these copy
