@@ -140,6 +140,8 @@ digits of the SHA-256 of their source in the nutpie versions whose code the repl
 (0.16.8): any other source is left alone."""
 
 _NUTPIE_ORIGINALS: dict = {}
+"""nutpie's own wrapper builders, kept by :func:`faster_nutpie_wrappers` when it replaces them (the test
+compares their wrappers with the replacements')."""
 
 
 @functools.cache
