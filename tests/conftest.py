@@ -1,14 +1,39 @@
+import datetime
+import os
+import tempfile
+from pathlib import Path
+
 import hbm  # noqa: F401  (first: links PyTensor to OpenBLAS before any test imports pymc)
-import arviz  # noqa: F401  (here, in pytest's main process, before the workers start: see below)
-import pytensor
 import pytest
 
-# ArviZ writes a once-a-day stamp file on import through a fixed temporary name; two test workers
-# importing it at once on a new machine raced for that file (FileNotFoundError when collecting a test
-# file). Imported here first, ArviZ writes the stamp before pytest-xdist starts the workers, and they
-# find it.
-
 C_MARKERS = ("integration", "book")
+
+
+def mark_arviz_notice_shown() -> Path:
+    """Write today's date to ArviZ 0.x's once-a-day stamp, as its import does after its notice.
+
+    ArviZ writes that stamp through a fixed temporary name, and two test workers importing ArviZ
+    at once on a new machine raced for it (FileNotFoundError while collecting a test file). Written
+    here, in pytest's main process before pytest-xdist starts the workers, the stamp is today's and
+    no worker writes it. The main process imported ArviZ for that until now, 2.7 s (more on a new
+    machine) before the workers could start; they import it in any case.
+    ``tests/test_imports.py`` checks that ArviZ reads this stamp."""
+    from platformdirs import user_cache_dir  # ArviZ's own way to find the folder
+
+    stamp = Path(user_cache_dir("arviz", "arviz")) / "daily_warning"
+    today = datetime.date.today().isoformat()
+    if not stamp.is_file() or stamp.read_text().strip() != today:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=stamp.parent, prefix="daily_warning.")   # a name of its own
+        with os.fdopen(fd, "w") as f:
+            f.write(today)
+        os.replace(tmp, stamp)
+    return stamp
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):     # pytest's main process, not a pytest-xdist worker
+        mark_arviz_notice_shown()
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +49,8 @@ def pytensor_mode(request):
     if any(request.node.get_closest_marker(name) for name in C_MARKERS):
         yield
         return
+    import pytensor
+
     with pytensor.config.change_flags(mode="FAST_COMPILE"):
         yield
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -416,3 +417,24 @@ def test_notebooks_run_side_by_side_into_the_cache_myst_nb_reads(tmp_path):
     cache = get_cache(str(tmp_path / "cache"))
     _, executed = cache.merge_match_into_notebook(read)
     assert executed.cells[0].outputs[0]["text"].strip() == str(tmp_path)   # ran in the notebook's folder
+
+
+def test_bytecode_covers_hbms_dependencies_and_leaves_out_test_folders(tmp_path):
+    """make install compiles the bytecode of hbm's own dependencies (not of the [book] and [test]
+    extras), outside their test folders, as an import would."""
+    import importlib.util
+
+    from hbm_book import bytecode
+
+    names = {p.name for p in bytecode.dependency_folders()}
+    assert {"pymc", "pytensor", "arviz", "numpy", "scipy", "pandas", "matplotlib", "xarray", "astropy",
+            "numba"} <= names
+    assert not names & {"sphinx", "nutpie", "myst_nb", "_pytest", "playwright"}
+    for path in ("pkg/__init__.py", "pkg/mod.py", "pkg/tests/test_mod.py", "pkg/testing/util.py",
+                 "pkg/sub/testsuite.py"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("x = 1\n")
+    files = sorted(bytecode.source_files([tmp_path / "pkg"]))
+    assert [str(tmp_path / p) for p in ("pkg/__init__.py", "pkg/mod.py", "pkg/sub/testsuite.py")] == files
+    assert bytecode.compile_files(files, workers=2)
+    assert all(Path(importlib.util.cache_from_source(f)).is_file() for f in files)

@@ -215,3 +215,26 @@ def test_the_tests_imports_are_declared():
                 if not {_normalise(d) for d in distributions.get(top, [])} & declared:
                     undeclared.setdefault(top, f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not undeclared, f"imports of tests/ not declared in pyproject.toml: {undeclared}"
+
+
+def test_arviz_reads_the_stamp_that_conftest_writes(tmp_path, monkeypatch):
+    """tests/conftest.py writes ArviZ's once-a-day stamp in pytest's main process (so that the workers
+    do not race to write it). In a fresh cache folder ArviZ shows its notice; after the stamp, it does
+    not, so the stamp is the one ArviZ reads."""
+    import importlib.util
+    import warnings
+
+    import arviz
+
+    monkeypatch.setattr(arviz, "re", re, raising=False)   # ArviZ deletes its own after the import
+    spec = importlib.util.spec_from_file_location("tests_conftest", ROOT / "tests" / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+    for folder, expect_notice in (("fresh", True), ("stamped", False)):
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / folder))
+        if not expect_notice:
+            assert conftest.mark_arviz_notice_shown().is_relative_to(tmp_path / folder)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            arviz._warn_once_per_day()
+        assert any("ArviZ is undergoing" in str(w.message) for w in caught) == expect_notice, folder

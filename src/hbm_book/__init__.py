@@ -15,6 +15,7 @@ standard library); ``hbm`` never imports ``hbm_book``.
 - :mod:`hbm_book.student`: the student edition (``make student``).
 - :mod:`hbm_book.samplers`: the sampler benchmark's results, for the sampler appendix.
 - :mod:`hbm_book.html_fixes`: small fixes of the rendered pages.
+- :mod:`hbm_book.bytecode`: compiles the bytecode of ``hbm``'s dependencies after the install (``make install``).
 """
 
 from __future__ import annotations
