@@ -140,7 +140,8 @@ book: install
 # so its module fixtures (compiled models, fits) are made once. `make tests` (what `make test` runs)
 # runs both kinds in one session: the workers start and collect once, the end-to-end tests are handed
 # out first (tests/conftest.py) and the unit tests fill in around them, so neither worker waits at the
-# end of a stage. By xdist_group, chapter 1's round trip runs alone on its worker and the three
+# end of a stage. Both targets hand out the longest unit-test files first (LONGEST_FIRST in
+# tests/conftest.py; --no-loadscope-reorder keeps that order). By xdist_group, chapter 1's round trip runs alone on its worker and the three
 # pipeline tests together. (pytest 9.2 breaks the groups: pyproject.toml)
 PYTEST_JOBS ?= auto
 PYTEST := $(BIN)/python -m pytest -q -n $(PYTEST_JOBS)
@@ -149,7 +150,7 @@ tests: install
 	$(PYTEST) --dist loadgroup --no-loadscope-reorder -m "not book" --durations=20
 
 unit: install
-	$(PYTEST) --dist loadfile -m "not book and not integration" --durations=15
+	$(PYTEST) --dist loadfile --no-loadscope-reorder -m "not book and not integration" --durations=15
 
 integration: install
 	$(PYTEST) --dist loadgroup -m integration --durations=5

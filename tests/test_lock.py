@@ -107,9 +107,12 @@ def test_a_grouped_test_off_its_groups_worker_fails(request):
 
 def test_make_tests_keeps_each_file_on_one_worker_and_hands_out_the_integration_tests_first(request):
     """``make tests`` (unit and integration tests in one ``--dist loadgroup`` run): tests/conftest.py
-    groups every ungrouped test by its file, keeps the groups it finds, and puts the integration tests
-    first; in any other run it changes nothing."""
-    hook = request.config.pluginmanager.get_plugin(str(ROOT / "tests" / "conftest.py")).pytest_collection_modifyitems
+    groups every ungrouped test by its file and keeps the groups it finds; in every run it puts the
+    integration tests first, then the files of LONGEST_FIRST in its order, then the others as
+    collected."""
+    conftest = request.config.pluginmanager.get_plugin(str(ROOT / "tests" / "conftest.py"))
+    hook = conftest.pytest_collection_modifyitems
+    assert all((ROOT / "tests" / f"{name}.py").is_file() for name in conftest.LONGEST_FIRST)
 
     class Item:
         def __init__(self, path, *marks):
@@ -122,16 +125,19 @@ def test_make_tests_keeps_each_file_on_one_worker_and_hands_out_the_integration_
             self.marks[decorator.name] = decorator.mark
 
     def items():
-        return [Item("tests/test_a.py"), Item("tests/test_b.py"),
+        return [Item("tests/test_a.py"), Item("tests/test_b.py"), Item("tests/test_dyson_spheres.py"),
                 Item("tests/test_c.py", pytest.mark.integration.mark, pytest.mark.xdist_group("pipelines").mark),
-                Item("tests/test_a.py")]
+                Item("tests/test_a.py"), Item("tests/test_sampling.py")]
 
     def groups(run):
         return [(i.path.stem, i.marks.get("xdist_group") and i.marks["xdist_group"].args[0]) for i in run]
 
     run = items()
     hook(config=SimpleNamespace(option=SimpleNamespace(loadgroup=True)), items=run)
-    assert groups(run) == [("test_c", "pipelines"), ("test_a", "test_a"), ("test_b", "test_b"), ("test_a", "test_a")]
+    assert groups(run) == [("test_c", "pipelines"), ("test_sampling", "test_sampling"),
+                           ("test_dyson_spheres", "test_dyson_spheres"), ("test_a", "test_a"), ("test_b", "test_b"),
+                           ("test_a", "test_a")]
     run = items()
     hook(config=SimpleNamespace(option=SimpleNamespace(loadgroup=False)), items=run)
-    assert groups(run) == [("test_a", None), ("test_b", None), ("test_c", "pipelines"), ("test_a", None)]
+    assert groups(run) == [("test_c", "pipelines"), ("test_sampling", None), ("test_dyson_spheres", None),
+                           ("test_a", None), ("test_b", None), ("test_a", None)]
