@@ -215,7 +215,7 @@ def test_nutpie_wrappers_with_the_narrower_try_return_what_nutpies_own_return():
 def test_book_build_is_quiet(monkeypatch, capfd):
     monkeypatch.setenv(sampling.QUIET_ENV, "1")
     with pm.Model() as model:
-        pm.Normal("x")
+        pm.Normal("x", 0, 1, shape=2)   # good_idata's model: numba finds its functions in its cache
     sampling.sample(model, random_seed=5, draws=50, tune=50, chains=2)
     captured = capfd.readouterr()
     assert "NUTS" not in captured.err and "Sampling" not in captured.err
