@@ -253,59 +253,58 @@ def pooled_fixed_scatter(raw):
     With sigma_int fixed the log density is quadratic in the free variables (levels, slope, gamma;
     mu_anchor has its Normal prior alone), so the posterior is Gaussian: minus the Hessian is its
     precision, and one Newton step from any point reaches its mean. Both come from the model's own
-    gradient (PyTensor's Python implementations: nothing to compile in C). Returns the data,
-    the model, the mean and covariance of the free variables (in ``model.value_vars`` order,
-    flattened), the zero points as a linear map of them, and 500 independent posterior draws."""
+    gradient (PyTensor's Python implementations: nothing to compile in C). Returns the data, the
+    model, the Gaussian's mean and sd of the zero points, slope and gamma, and 500 independent
+    draws from it."""
     import pytensor
 
     sub = cepheids.validate_cepheids(raw, FEW)
     model = pm.do(cepheids.build_leavitt_model(sub, pooling="complete"), {"sigma_int": 0.05})
+    start = model.initial_point()
+    names = [v.name for v in model.value_vars]
+    split = np.cumsum([np.size(start[n]) for n in names])[:-1]
+
+    def to_point(x):
+        return {n: v.reshape(np.shape(start[n])) for n, v in zip(names, np.split(x, split))}
+
     with pytensor.config.change_flags(mode="FAST_COMPILE"):
-        start = model.initial_point()
-        names = [v.name for v in model.value_vars]
-        sizes = [np.size(start[n]) for n in names]
-        split = np.cumsum(sizes)[:-1]
-        to_point = lambda x: {n: v.reshape(np.shape(start[n])) for n, v in zip(names, np.split(x, split))}
-        x0 = np.concatenate([np.ravel(start[n]) for n in names])
         dlogp = model.compile_dlogp()
-        gradient = dlogp(start)
-        # the gradient is linear: unit differences give minus the precision exactly (a Hessian graph
-        # takes seconds to compile)
-        precision = -np.column_stack([dlogp(to_point(x0 + e)) - gradient for e in np.eye(len(x0))])
-        mean = x0 + np.linalg.solve(precision, gradient)
         zp = model.compile_fn(model.replace_rvs_by_values([model["zp"]])[0], inputs=model.value_vars,
                               on_unused_input="ignore")
-    # zp is linear in the free variables: its Jacobian by unit differences is exact
+    x0 = np.concatenate([np.ravel(start[n]) for n in names])
+    gradient = dlogp(start)
+    # the gradient and zp are linear: unit differences give minus the Hessian (a Hessian graph takes
+    # seconds to compile) and zp's Jacobian exactly
+    precision = -np.column_stack([dlogp(to_point(x0 + e)) - gradient for e in np.eye(len(x0))])
+    mean = x0 + np.linalg.solve(precision, gradient)
+    cov = np.linalg.inv(precision)
     zp_mean = zp(to_point(mean))
     jacobian = np.column_stack([zp(to_point(mean + e)) - zp_mean for e in np.eye(len(mean))])
-    cov = np.linalg.inv(precision)
+    at = dict(zip(names, np.split(np.arange(len(mean)), split)))
+    slope_gamma = np.r_[at["slope"], at["gamma"]]
+    gaussian = pd.DataFrame({"mean": np.r_[zp_mean, mean[slope_gamma]],
+                             "sd": np.sqrt(np.r_[np.diag(jacobian @ cov @ jacobian.T), np.diag(cov)[slope_gamma]])},
+                            index=[f"zp[{h}]" for h in FEW] + ["slope", "gamma"])
     x = np.random.default_rng(4).multivariate_normal(mean, cov, size=(2, 250))
     draws = {n: v.reshape(2, 250, *np.shape(start[n])) for n, v in zip(names, np.split(x, split, axis=-1))}
     draws["zp"] = zp_mean + (x - mean) @ jacobian.T
     idata = az.from_dict(posterior=draws, coords={"host": FEW}, dims={"level": ["host"], "zp": ["host"]})
-    return sub, model, names, mean, cov, zp_mean, jacobian, idata
+    return sub, model, gaussian, idata
 
 
 def test_model_posterior_is_the_exact_pooled_posterior(pooled_fixed_scatter):
-    """The model's own Gaussian posterior (mean and covariance from its gradient and Hessian) equals
-    the closed-form weighted least squares of :func:`hbm.cepheids.pooled_least_squares`; chapter 4
+    """The model's own Gaussian posterior (mean and covariance from its gradient) equals the
+    closed-form weighted least squares of :func:`hbm.cepheids.pooled_least_squares`; chapter 4
     compares NUTS with it on all hosts in every build."""
-    sub, model, names, mean, cov, zp_mean, jacobian, _ = pooled_fixed_scatter
+    sub, _, gaussian, _ = pooled_fixed_scatter
     exact = cepheids.pooled_least_squares(sub, sigma_int=0.05)
-    at = dict(zip(names, np.split(np.arange(len(mean)), np.cumsum([np.size(model.initial_point()[n])
-                                                                      for n in names])[:-1])))
-    zp_sd = np.sqrt(np.diag(jacobian @ cov @ jacobian.T))
-    for i, host in enumerate(FEW):
-        assert zp_mean[i] == pytest.approx(exact.loc[f"zp[{host}]", "mean"], abs=1e-6 * exact.loc[f"zp[{host}]", "sd"])
-        assert zp_sd[i] == pytest.approx(exact.loc[f"zp[{host}]", "sd"], rel=1e-6)
-    for name in ("slope", "gamma"):
-        (i,) = at[name]
-        assert mean[i] == pytest.approx(exact.loc[name, "mean"], abs=1e-6 * exact.loc[name, "sd"])
-        assert np.sqrt(cov[i, i]) == pytest.approx(exact.loc[name, "sd"], rel=1e-6)
+    assert list(gaussian.index) == list(exact.index)
+    assert ((gaussian["mean"] - exact["mean"]).abs() / exact["sd"]).max() < 1e-6
+    np.testing.assert_allclose(gaussian["sd"], exact["sd"], rtol=1e-6)
 
 
 def test_host_residual_ppc(pooled_fixed_scatter):
-    sub, model, *_, idata = pooled_fixed_scatter
+    sub, model, _, idata = pooled_fixed_scatter
     table = cepheids.host_residual_ppc(idata, model, sub, draws=100, random_seed=1)
     assert list(table.index) == FEW
     assert (table["n"] == [443, 259, 9]).all()
