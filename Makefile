@@ -141,8 +141,9 @@ book: install
 # runs both kinds in one session: the workers start and collect once, the end-to-end tests are handed
 # out first (tests/conftest.py) and the unit tests fill in around them, so neither worker waits at the
 # end of a stage. Both targets hand out the longest unit-test files first (LONGEST_FIRST in
-# tests/conftest.py; --no-loadscope-reorder keeps that order). By xdist_group, chapter 1's round trip runs alone on its worker and the three
-# pipeline tests together. (pytest 9.2 breaks the groups: pyproject.toml)
+# tests/conftest.py; --no-loadscope-reorder keeps that order). By xdist_group, chapter 1's round trip
+# runs alone on its worker and the three pipeline tests together. (pytest 9.2 breaks the groups:
+# pyproject.toml)
 PYTEST_JOBS ?= auto
 PYTEST := $(BIN)/python -m pytest -q -n $(PYTEST_JOBS)
 

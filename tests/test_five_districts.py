@@ -328,10 +328,10 @@ def test_model_density_is_the_quadratures_joint_density(df, name):
     value = {rv.name: model.rvs_to_values[rv].name for rv in model.free_RVs}
     logp = model.compile_logp(jacobian=False)       # the density of the variables, not of the log scales
     k = len(model.coords["district"])
+    spread = np.array([3.0 if n.startswith(("alpha", "mu_alpha")) else 0.3 for n in m["names"]])  # points, points/hour
     rng = np.random.default_rng(11)
     for _ in range(3):
-        lines = m["m0"] + rng.normal(0, 1.0, len(m["names"])) * np.r_[np.full(len(m["names"]) // 2, 3.0),
-                                                                       np.full(len(m["names"]) - len(m["names"]) // 2, 0.3)]
+        lines = m["m0"] + spread * rng.standard_normal(len(spread))
         scales = rng.uniform(0.3, 3.0, len(m["scale_names"]))
         if name == "complete":
             point = {"alpha": lines[0], "beta": lines[1]}
