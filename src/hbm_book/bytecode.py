@@ -44,15 +44,20 @@ def dependency_folders(dist: str = "hbm") -> list[Path]:
         One folder per import package (matplotlib gives ``matplotlib`` and ``mpl_toolkits``),
         sorted; a dependency that is a single module has none.
     """
-    required = {re.match(r"[A-Za-z0-9._-]+", r)[0].lower().replace("_", "-")
+    required = {_normalise(re.match(r"[A-Za-z0-9._-]+", r)[0])
                 for r in metadata.requires(dist) or [] if "extra ==" not in r}
     folders = set()
     for top, dists in metadata.packages_distributions().items():
-        if required.intersection(d.lower().replace("_", "-") for d in dists):
+        if required.intersection(map(_normalise, dists)):
             spec = importlib.util.find_spec(top)
             for location in (spec and spec.submodule_search_locations) or []:
                 folders.add(Path(location))
     return sorted(folders)
+
+
+def _normalise(name: str) -> str:
+    """A distribution's name as PEP 503 compares them (``typing_extensions`` is ``typing-extensions``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def source_files(folders: list[Path]) -> list[str]:
