@@ -70,8 +70,8 @@ def _grid_reference():
     from hbm.dyson_spheres.models import GRID_PRIORS
 
     grid = frequency_grid(_data())
-    _, weights = population_quadrature(grid, GRID_PRIORS)
-    return grid, weights, frequency_summary(grid, weights, prob=0.94)
+    points, weights = population_quadrature(grid, GRID_PRIORS)
+    return grid, points, weights, frequency_summary(grid, weights, prob=0.94)
 
 
 def check_frequency_intervals(lower, upper) -> CheckResult:
@@ -86,7 +86,7 @@ def check_frequency_intervals(lower, upper) -> CheckResult:
     between two peaks, where the quantile is not well determined.)
     """
     name = "ds-frequency-intervals"
-    grid, weights, reference = _grid_reference()
+    grid, _, weights, reference = _grid_reference()
     try:
         lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
     except (TypeError, ValueError):
@@ -128,7 +128,7 @@ def check_top_peak_masses(masses) -> CheckResult:
     """
     from hbm.dyson_spheres.mixture import peak_masses
 
-    grid, weights, _ = _grid_reference()
+    grid, _, weights, _ = _grid_reference()
     table = peak_masses(grid, {"population": weights}, n_peaks=1)
     return check_close("ds-peak-masses", masses, table["population"].to_numpy(), atol=0.01,
                        what="probabilities of the most probable peaks")
