@@ -111,7 +111,11 @@ def coords(df: pd.DataFrame, districts: Sequence[str] | None = None) -> dict[str
         ``{"district": [...], "school": [...]}``; school ``k`` counts from 1 within its
         district in the order of the table.
     """
-    df = validate_schools(df, districts)
+    return _coords(validate_schools(df, districts), districts)
+
+
+def _coords(df: pd.DataFrame, districts: Sequence[str] | None) -> dict[str, list[str]]:
+    """:func:`coords` of a table that :func:`validate_schools` has returned (not validated again)."""
     labels = [str(d) for d in districts] if districts is not None else sorted(df["district"].unique())
     k = df.groupby("district", sort=False).cumcount() + 1
     return {"district": labels, "school": [f"{d}-{i}" for d, i in zip(df["district"], k)]}
@@ -120,7 +124,7 @@ def coords(df: pd.DataFrame, districts: Sequence[str] | None = None) -> dict[str
 def district_index(df: pd.DataFrame, districts: Sequence[str] | None = None):
     """The validated table, its coordinates and each school's position in ``coords["district"]``."""
     df = validate_schools(df, districts)
-    c = coords(df, districts)
+    c = _coords(df, districts)
     return df, c, pd.Index(c["district"]).get_indexer(df["district"])
 
 
@@ -313,7 +317,7 @@ def school_slopes(idata, df: pd.DataFrame, *, var_name: str = "beta") -> pd.Data
     post = idata.posterior[var_name]
     known = list(idata.posterior.coords["district"].values) if "district" in idata.posterior.coords else None
     df = validate_schools(df, known)
-    labels = coords(df, known)["school"]
+    labels = _coords(df, known)["school"]
     if "district" in post.dims:
         draws = post.sel(district=df["district"].to_numpy()).values
     else:
