@@ -101,7 +101,8 @@ $(UV):
 	  $(PYTHON) -m pip --python $(UV_PY) install -q "$(UV_PIN)"; \
 	else $(UV_PY) -m ensurepip >/dev/null && $(UV_PY) -m pip install -q "$(UV_PIN)"; fi
 
-$(STAMP): $(LOCK) $(EXCLUDES) requirements.txt pyproject.toml
+# (the Makefile too: it holds the install's steps, such as the kernelspec)
+$(STAMP): $(LOCK) $(EXCLUDES) requirements.txt pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed")'
 ifeq ($(INSTALLER),pip)
 	$(PYTHON) -m venv $(VENV)
@@ -114,7 +115,7 @@ else
 	$(UV) pip install -q --python $(BIN)/python -r $(LOCK) --excludes $(EXCLUDES) pip
 	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
 endif
-	$(BIN)/python -m ipykernel install --sys-prefix --name hbm --display-name "Python (hbm workbook)" >/dev/null
+	$(BIN)/python -m hbm_book.kernel --install >/dev/null
 	$(BIN)/python -m hbm_book.bytecode
 	touch $(STAMP)
 

@@ -419,6 +419,26 @@ def test_notebooks_run_side_by_side_into_the_cache_myst_nb_reads(tmp_path):
     assert executed.cells[0].outputs[0]["text"].strip() == str(tmp_path)   # ran in the notebook's folder
 
 
+def test_the_hbm_kernel_is_ipykernels_and_freezes_its_objects_at_exit():
+    """The kernelspec ``make install`` writes (the build's kernel) runs hbm_book.kernel, which registers
+    gc.freeze to run at exit and then runs ipykernel's app (here its --help, which exits at once)."""
+    import subprocess
+    import sys
+
+    from hbm_book import kernel
+
+    spec_file = Path(sys.prefix) / "share" / "jupyter" / "kernels" / kernel.KERNEL_NAME / "kernel.json"
+    spec = json.loads(spec_file.read_text())
+    assert Path(spec["argv"][0]).parent == Path(sys.executable).parent
+    assert spec["argv"][1:] == ["-Xfrozen_modules=off", "-m", "hbm_book.kernel", "-f", "{connection_file}"]
+    assert spec["display_name"] == kernel.DISPLAY_NAME
+    probe = ("import gc, runpy, sys; gc.freeze = lambda: print('frozen at exit'); "
+             "sys.argv = ['hbm_book.kernel', '--help']; runpy.run_module('hbm_book.kernel', run_name='__main__')")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "--IPKernelApp." in out.stdout and out.stdout.rstrip().endswith("frozen at exit")
+
+
 def test_bytecode_covers_hbms_dependencies_and_leaves_out_test_folders(tmp_path):
     """make install compiles the bytecode of hbm's own dependencies (not of the [book] and [test]
     extras), outside their test folders, as an import would."""
