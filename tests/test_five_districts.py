@@ -312,6 +312,23 @@ def test_quadrature_interval_is_a_94_percent_interval(df):
         fd.quadrature_interval(df, "tau")
 
 
+@pytest.mark.parametrize("name", ["mu_alpha", "mu_beta", "beta[E]"])
+def test_quadrature_interval_holds_94_percent_of_the_exact_marginal(df, name):
+    """A line parameter's marginal is the quadrature's mixture of normals: its exact probability
+    between the interval's ends (the mixture's CDF, not the density grid the interval is read from)
+    is 0.94, to the grid's resolution."""
+    from scipy import stats
+
+    from hbm.five_districts.quadrature import N_GRID, _quadrature
+
+    q = _quadrature(df, "partial", None, N_GRID)
+    j = q["names"].index(name)
+    mu, sd = q["mean"][:, j], np.sqrt(q["var"][:, j])
+    low, high = fd.quadrature_interval(df, name)
+    mass = q["weight"] @ (stats.norm.cdf(high, mu, sd) - stats.norm.cdf(low, mu, sd))
+    assert mass == pytest.approx(0.94, abs=5e-4)
+
+
 @pytest.mark.parametrize("name", ["complete", "none", "centred"])
 def test_model_density_is_the_quadratures_joint_density(df, name):
     """The PyMC model and the quadrature's linear-Gaussian model (its design, prior mean and prior
