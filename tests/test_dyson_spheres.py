@@ -315,6 +315,24 @@ def test_grid_posterior_over_exact_population_draws_matches_quadrature():
     assert np.all(draws["rel_amplitude"] > 0) and np.all(np.abs(draws["phase"]) <= np.pi)
 
 
+def test_quadrature_weights_are_the_grid_models_posterior_density():
+    """population_quadrature's points carry the grid model's posterior (PyMC's log density of
+    build_grid_model, on the sampler's scale log sigma_f, as the quadrature's grid): the log weight
+    minus the model's log density is the same constant at every point, the heaviest and the
+    lightest alike (the quadrature sums each object's prior over its grid in its own way)."""
+    grid, points, _, _ = ds.checks._grid_reference()
+    model = ds.build_grid_model(grid)
+    logp = model.compile_logp()
+    pick = np.unique(np.r_[np.argsort(points["weight"].to_numpy())[[0, 1, -2, -1]],
+                           np.linspace(0, len(points) - 1, 24).astype(int)])
+    rows = points.iloc[pick]
+    diff = [np.log(r.weight) - logp({"mu_log_frequency": r.mu_log_frequency,
+                                     "sigma_log_frequency_log__": np.log(r.sigma_log_frequency)})
+            for r in rows.itertuples()]
+    assert rows["weight"].max() / rows["weight"].min() > 1e6        # points of every weight
+    assert np.ptp(diff) < 1e-10, np.ptp(diff)      # 2.5e-14 here
+
+
 def test_peak_masses_partition_the_band():
     grid = ds.frequency_grid(data.load("dyson_spheres"))
     weights = ds.frequency_weights(grid)
