@@ -45,22 +45,35 @@ def pytest_configure(config):
     config.add_cleanup(gc.freeze)
 
 
+@pytest.fixture(scope="session")
+def python_mode():
+    """PyTensor's Python implementations with no graph rewrites but those its Python linker
+    requires (PyTensor adds its ``minimum_compile`` and ``py_only`` rewrites to any mode with that
+    linker). The unit tests build models and evaluate them a few times: a new model then compiles
+    no C (10-20 s each on a new machine), and no time goes to rewriting graphs for speed. The
+    rewrites of ``FAST_COMPILE``, the mode used until now, took 9-12 of the 73 core-seconds of the
+    five chapters' test files (2026-12-03). The book, the integration tests and nutpie keep every
+    rewrite; a model must then also be stable without them (test_dyson_spheres)."""
+    from pytensor.compile.mode import Mode
+
+    return Mode(linker="py", optimizer=None)
+
+
 @pytest.fixture(autouse=True)
-def pytensor_mode(request):
-    """Unit tests run models with PyTensor's Python implementations (mode ``FAST_COMPILE``): a test
-    that builds a model and evaluates it a few times then compiles no C, which on a new machine
-    took 10-20 s for each new model. Integration and book tests keep the C mode the book uses.
-    Module-scoped fixtures are set up before this one, in the C mode. nutpie is unaffected:
-    it compiles its functions with numba whatever the mode. A test that samples with PyMC's own
-    NUTS (the gradient evaluated thousands of times) passes ``compile_kwargs={"mode": "NUMBA"}``:
-    numba compiles it as nutpie compiles the book's models, in about two thirds of C's time with
-    nothing cached (about 1 s slower when cached)."""
+def pytensor_mode(request, python_mode):
+    """Unit tests run models in :func:`python_mode`. Integration and book tests keep the C mode the
+    book uses. Module-scoped fixtures are set up before this one, in the C mode (they ask for
+    ``python_mode`` themselves). nutpie is unaffected: it compiles its functions with numba
+    whatever the mode. A test that samples with PyMC's own NUTS (the gradient evaluated thousands
+    of times) passes ``compile_kwargs={"mode": "NUMBA"}``: numba compiles it as nutpie compiles
+    the book's models, in about two thirds of C's time with nothing cached (about 1 s slower when
+    cached)."""
     if any(request.node.get_closest_marker(name) for name in C_MARKERS):
         yield
         return
     import pytensor
 
-    with pytensor.config.change_flags(mode="FAST_COMPILE"):
+    with pytensor.config.change_flags(mode=python_mode):
         yield
 
 

@@ -247,7 +247,7 @@ def test_benchmark_model():
 
 
 @pytest.fixture(scope="module")
-def pooled_fixed_scatter(raw):
+def pooled_fixed_scatter(raw, python_mode):
     """The pooled model on three hosts with sigma_int fixed, and its posterior from the model itself.
 
     With sigma_int fixed the log density is quadratic in the free variables (levels, slope, gamma;
@@ -267,7 +267,7 @@ def pooled_fixed_scatter(raw):
     def to_point(x):
         return {n: v.reshape(np.shape(start[n])) for n, v in zip(names, np.split(x, split))}
 
-    with pytensor.config.change_flags(mode="FAST_COMPILE"):
+    with pytensor.config.change_flags(mode=python_mode):
         dlogp = model.compile_dlogp()
         zp = model.compile_fn(model.replace_rvs_by_values([model["zp"]])[0], inputs=model.value_vars,
                               on_unused_input="ignore")

@@ -250,7 +250,7 @@ def test_grid_model_is_exact_for_a_population_narrower_than_the_grid():
     Each object's term is then its likelihood there, relative to its maximum. (The band's normal
     probability and the grid's sum are both huge there: as their difference, the term was 0 or
     rounding noise, and a chain that reached it stuck.) Evaluated without PyTensor's rewrites
-    (``FAST_COMPILE``, from tests/conftest.py), so the model must be stable by itself: with the
+    (``python_mode``, from tests/conftest.py), so the model must be stable by itself: with the
     largest prior term left in, the test fails in that mode and as nutpie compiles it (numba and
     the rewrites) alike, and passes in both as the model is. Compiled by numba it took 3.5 s more on
     a new machine."""
