@@ -586,10 +586,16 @@ def test_lkj_construction_has_the_lkj_prior_s_moments(london):
     variance 1/6), and the determinant is a product over the vine's independent partial
     correlations r, 2 Beta(b, b) - 1 with b = 2.5, 2.5 and 2, of 1 - r^2 (mean 2b / (2b + 1)):
     E det = (5/6)^2 (4/5) = 5/9. (PyMC's own LKJCorr gave 0.5561 +- 0.0012 over 40,000 draws; the
-    LKJ(1) construction has variance 1/4 and E det = 3/8.)"""
+    LKJ(1) construction has variance 1/4 and E det = 3/8.) The model's own graph, vectorised over
+    8000 draws of its partial correlations: one evaluation (pm.draw with draws=8000 makes 8000)."""
     import pymc as pm
+    from pymc.distributions.shape_utils import change_dist_size
+    from pytensor.graph.replace import vectorize_graph
 
-    ours = pm.draw(ls.build_lkj_model(london)["corr"], draws=8000, random_seed=1)
+    model = ls.build_lkj_model(london)
+    cpc = model["corr_cpc"]
+    ours = pm.draw(vectorize_graph(model["corr"], {cpc: change_dist_size(cpc, (8000,), expand=True)}), random_seed=1)
+    assert ours.shape == (8000, 3, 3)
     iu = ([0, 0, 1], [1, 2, 2])
     np.testing.assert_allclose(ours[:, iu[0], iu[1]].var(0), 1 / 6, atol=0.012)      # sd of the estimate 0.002
     np.testing.assert_allclose(ours[:, iu[0], iu[1]].mean(0), 0, atol=0.02)
