@@ -118,6 +118,26 @@ def pytest_runtest_setup(item):
 
 
 @pytest.fixture
+def draw_at_once():
+    """``draw_at_once(model, var, n, random_seed)``: ``n`` prior draws of a model's variable in one
+    evaluation of its graph, vectorised over ``n`` draws of every free variable that depends on
+    no other (the rest follow them). ``pm.draw(var, draws=n)`` evaluates the graph ``n`` times,
+    seconds for a few thousand draws in the unit tests' Python mode."""
+    import pymc as pm
+    from pymc.distributions.shape_utils import change_dist_size
+    from pytensor.graph.replace import vectorize_graph
+    from pytensor.graph.traversal import ancestors
+
+    def draw(model, var, n: int, random_seed: int):
+        rvs = set(model.basic_RVs)
+        roots = [rv for rv in model.free_RVs if not set(ancestors(rv.owner.inputs)) & rvs]
+        batched = vectorize_graph(var, {rv: change_dist_size(rv, (n,), expand=True) for rv in roots})
+        return pm.draw(batched, random_seed=random_seed)
+
+    return draw
+
+
+@pytest.fixture
 def write_csv(tmp_path):
     """Write text to a CSV file in a temporary folder and return its path."""
 

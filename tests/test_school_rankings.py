@@ -405,12 +405,11 @@ def test_wishart_model_log_det_in_closed_form(london):
     assert got == pytest.approx(marginal_loglik(d, gamma, beta, F, theta, phi).eval(), rel=1e-9)
 
 
-def test_bartlett_prior_has_the_bugs_wishart_mean(london):
+def test_bartlett_prior_has_the_bugs_wishart_mean(london, draw_at_once):
     """T ~ Wishart(R, 3) in BUGS means E[T] = 3 R^-1: check by prior simulation."""
-    import pymc as pm
-
     model = ls.build_bugs_model(london)
-    T = pm.draw(model["T"], draws=4000, random_seed=1)
+    T = draw_at_once(model, model["T"], 4000, random_seed=1)
+    assert T.shape == (4000, 3, 3)
     expected = 3 * np.linalg.inv(london.attrs["R"])
     # Var T_ij = df (V_ij^2 + V_ii V_jj) with V = R^-1
     V = np.linalg.inv(london.attrs["R"])
@@ -579,22 +578,16 @@ def test_school_sums_over_scores_equal_the_sums_over_pupils(london):
     np.testing.assert_allclose(b_s, b_p, rtol=1e-9, atol=1e-9 * np.abs(b_p).max())
 
 
-def test_lkj_construction_has_the_lkj_prior_s_moments(london):
+def test_lkj_construction_has_the_lkj_prior_s_moments(london, draw_at_once):
     """The correlation matrix built from canonical partial correlations has the moments of LKJ(2).
 
     In 3 dimensions every marginal correlation of LKJ(eta=2) is 2 Beta(2.5, 2.5) - 1 (mean 0,
     variance 1/6), and the determinant is a product over the vine's independent partial
     correlations r, 2 Beta(b, b) - 1 with b = 2.5, 2.5 and 2, of 1 - r^2 (mean 2b / (2b + 1)):
     E det = (5/6)^2 (4/5) = 5/9. (PyMC's own LKJCorr gave 0.5561 +- 0.0012 over 40,000 draws; the
-    LKJ(1) construction has variance 1/4 and E det = 3/8.) The model's own graph, vectorised over
-    8000 draws of its partial correlations: one evaluation (pm.draw with draws=8000 makes 8000)."""
-    import pymc as pm
-    from pymc.distributions.shape_utils import change_dist_size
-    from pytensor.graph.replace import vectorize_graph
-
+    LKJ(1) construction has variance 1/4 and E det = 3/8.)"""
     model = ls.build_lkj_model(london)
-    cpc = model["corr_cpc"]
-    ours = pm.draw(vectorize_graph(model["corr"], {cpc: change_dist_size(cpc, (8000,), expand=True)}), random_seed=1)
+    ours = draw_at_once(model, model["corr"], 8000, random_seed=1)
     assert ours.shape == (8000, 3, 3)
     iu = ([0, 0, 1], [1, 2, 2])
     np.testing.assert_allclose(ours[:, iu[0], iu[1]].var(0), 1 / 6, atol=0.012)      # sd of the estimate 0.002
