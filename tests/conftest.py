@@ -77,14 +77,14 @@ def pytensor_mode(request, python_mode):
         yield
 
 
-LONGEST_FIRST = ("test_school_rankings", "test_sampling", "test_five_districts", "test_dyson_spheres",
-                 "test_student", "test_cepheids", "test_open_anywhere", "test_eight_schools", "test_install",
-                 "test_hbm_book")
-"""The unit-test files that take longest, longest first: 20, 19, 13, 12, 8, 7, 5, 5, 3 and 3 s of the
-101 s of a ``make unit`` on a new 2-core machine (2026-12-03). A file runs on one worker; handed out
-first, these leave the files of a second or less to fill in at the end. By count of tests
-(pytest-xdist's order) test_sampling came last, and one worker sat idle for 7 s. A file missing here
-only runs later."""
+LONGEST_FIRST = ("test_sampling", "test_school_rankings", "test_five_districts", "test_student",
+                 "test_dyson_spheres", "test_cepheids", "test_open_anywhere", "test_eight_schools", "test_hbm_book",
+                 "test_install")
+"""The unit-test files that take longest, longest first: 23, 21, 10, 9, 8, 6, 6, 4, 4 and 4 s of the
+98 s of test time (two workers) of a ``make unit`` on a new 2-core machine (2026-12-03, 60.0 s).
+A file runs on one worker; handed out first, these leave the files of a second or less to fill in
+at the end. By count of tests (pytest-xdist's order) test_sampling came last, and one worker sat
+idle for 7 s. A file missing here only runs later."""
 
 
 @pytest.hookimpl(tryfirst=True)
