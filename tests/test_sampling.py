@@ -12,7 +12,7 @@ from hbm import sampling
 def converging_model() -> pm.Model:
     """A model every sampler converges on, with a named dimension and a positive (transformed)
     variable. Several tests sample it: numba compiles its functions once and then finds them in
-    PyTensor's cache (a new model costs 3.5 to 4.5 s of compilation on a new machine)."""
+    PyTensor's cache (each new model costs 1.5 to 4.5 s of compilation on a new machine)."""
     with pm.Model(coords={"group": ["a", "b"]}) as model:
         pm.LogNormal("sigma", 0.0, 1.0, dims="group")   # on the sampler's log scale, a normal too
         pm.Normal("x", 0, 1, dims="group")

@@ -40,10 +40,10 @@ itself, below the rounding of its own additions."""
 def _log_sum_exp(x: np.ndarray) -> np.ndarray:
     """``log(sum(exp(x), axis=-1))`` with the largest term taken out first; overwrites ``x``.
 
-    ``exp`` is the cost (about 10 ns a number here: NumPy has no vector ``exp`` for doubles
-    without AVX-512), so it is taken only of the terms within :data:`NEGLIGIBLE` nats of the
-    largest, a contiguous run of each row of the quadrature's arrays (a third of them for chapter
-    3's data). scipy.special.logsumexp takes every ``exp``, several times slower.
+    ``exp`` is the cost (about 10 ns a number on a machine without AVX-512, where NumPy's ``exp``
+    of doubles is not vectorised), so it is taken only of the terms within :data:`NEGLIGIBLE` nats
+    of the largest: a contiguous run of each row of the quadrature's arrays, fewer than half of
+    them for chapter 3's data. scipy.special.logsumexp takes every ``exp``, several times slower.
     """
     top = x.max(axis=-1, keepdims=True)
     x -= top
