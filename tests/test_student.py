@@ -429,6 +429,17 @@ def test_the_synthetic_round_trip_passes_with_other_code_and_fails_a_wrong_answe
     assert not wrong.ok and wrong.error is None and "FAIL [mean]" in wrong.problems[0], wrong.line()
 
 
+def test_a_round_trip_line_counts_its_self_checks():
+    """The summary line reads right for none, one and several self-checks, and shows a failure."""
+    def line(checks, **kw):
+        return student_roundtrip.RunResult("nb.ipynb", 1.0, checks=checks, **kw).line()
+
+    assert line([]).endswith("PASS  no self-checks (ran to the end)")
+    assert line(["PASS [a] ok"]).endswith("PASS  1 self-check passed")
+    assert line(["PASS [a] ok", "PASS [b] ok"]).endswith("PASS  2 self-checks passed")
+    assert line(["FAIL [a] no"], problems=["FAIL [a] no"]).endswith("FAIL  FAIL [a] no")
+
+
 def test_restore_puts_every_solution_back_into_its_stub(synthetic):
     chapters, out, found = synthetic
     name = chapters[0][0].name

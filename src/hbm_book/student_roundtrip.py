@@ -55,7 +55,9 @@ class RunResult:
 
     def line(self) -> str:
         status = "PASS" if self.ok else "FAIL"
-        detail = self.error or "; ".join(self.problems) or f"{len(self.checks)} self-checks passed"
+        n = len(self.checks)
+        passed = "no self-checks (ran to the end)" if n == 0 else f"{n} self-check{'s' * (n != 1)} passed"
+        detail = self.error or "; ".join(self.problems) or passed
         return f"{self.notebook:28s} {self.seconds:7.1f} s  {status}  {detail}"
 
 
