@@ -244,6 +244,31 @@ def test_sufficient_statistics_match_sums_over_pupils(small, scores):
         assert weighted_sse(phi) == pytest.approx(np.exp(phi * sampler.lrt) @ e2, rel=1e-10)
 
 
+def test_weighted_sums_near_and_far_from_phi_zero(london):
+    """The sweep's weighted sums at phi come from the Taylor series of exp(phi LRT) when
+    |phi| max|LRT| <= SERIES_RADIUS and from the weights themselves further out: on each side of
+    the radius, and at the posterior's phi (about -0.0015), they are the sums over the pupils to
+    a few units of rounding."""
+    from hbm.school_rankings.gibbs import SERIES_RADIUS
+
+    sampler = ls.SchoolsGibbs(london)
+    D = np.column_stack([sampler.Z, sampler.X, sampler.y])
+    outer = (D[:, :, None] * D[:, None, :]).reshape(sampler.N, 144)
+    scale = np.abs(sampler.lrt).max()
+    for x in (0.0, 1e-7, 0.055, 0.4, 0.999 * SERIES_RADIUS, 1.001 * SERIES_RADIUS, 2.5):
+        for phi in (x / scale, -x / scale):
+            v = np.exp(phi * sampler.lrt)
+            S_ref, S_abs = np.zeros((sampler.M, 144)), np.zeros((sampler.M, 144))
+            np.add.at(S_ref, sampler.school, v[:, None] * outer)
+            np.add.at(S_abs, sampler.school, v[:, None] * np.abs(outer))
+            S = sampler.school_stats(phi).reshape(sampler.M, 144)
+            assert np.all(np.abs(S - S_ref) <= 1e-14 * S_abs), phi
+            xgy = np.r_[3:11, 11]                  # the all-pupil totals (X, 0, y) of the block step
+            total = sampler._weighted_products(phi)[1].reshape(12, 12)[np.ix_(np.r_[0:8, 11], np.r_[0:8, 11])]
+            ref = S_ref.sum(0).reshape(12, 12)[np.ix_(xgy, xgy)]
+            assert np.all(np.abs(total - ref) <= 1e-14 * S_abs.sum(0).reshape(12, 12)[np.ix_(xgy, xgy)]), phi
+
+
 def test_location_conditional_is_the_dense_marginal(small):
     _, sampler, state = small
     mean, cov = dense_location_posterior(sampler, state)

@@ -26,14 +26,16 @@ Two sweeps use them (``SchoolsGibbs(df, blocked=...)``):
   :meth:`SchoolsGibbs.location_conditional`, then ``alpha`` given them), then ``T``, then
   ``(theta, phi)`` as one block by an independence Metropolis-Hastings step from a Student-t
   fitted to their conditional (:meth:`SchoolsGibbs.update_tau_joint`). Every sum over pupils
-  it needs comes from one matrix-vector product per value of ``phi`` with sums precomputed
-  over each school's pupils of equal LRT score (:meth:`SchoolsGibbs.school_stats`), so the
-  cost of a sweep grows with the number of distinct scores (70 in the London data), not with
-  the number of pupils.
+  it needs comes from one vector-matrix product per value of ``phi`` with sums precomputed
+  over each school's pupils of equal LRT score (:meth:`SchoolsGibbs.school_stats`), and near
+  ``phi = 0`` over the terms of the Taylor series of ``exp(phi LRT)`` instead
+  (:meth:`SchoolsGibbs._weighted_products`), so the cost of a sweep does not grow with the
+  number of pupils: nine terms at the London data's posterior, against 70 distinct scores.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import time
@@ -41,7 +43,7 @@ from numbers import Integral
 
 import arviz as az
 import numpy as np
-from scipy import sparse
+from scipy import optimize, sparse
 from scipy.linalg import lapack
 
 import hbm
@@ -52,6 +54,28 @@ TAU_PROPOSAL_DF = 10
 """Degrees of freedom of the Student-t independence proposal of ``(theta, phi)``: its tails are
 heavier than the conditional's, so the ratio of the two is bounded and the step cannot stick
 in a tail the proposal misses."""
+
+SERIES_RADIUS = 1.0
+"""Largest ``|x| = |phi| max|LRT|`` at which :meth:`SchoolsGibbs._weighted_products` sums the
+Taylor series of the weights ``exp(phi LRT)`` rather than the weights themselves: there the
+series' rounding error is at most ``e^(2|x|) = 7.4`` times that of the direct sum."""
+
+
+def _series_radii(radius: float = SERIES_RADIUS) -> list[float]:
+    """Entry ``K - 1``: the largest ``x`` at which the first ``K`` terms of the Taylor series of
+    ``exp(t)`` (powers ``0 .. K - 1``) leave out less than the unit roundoff ``2^-53`` of every
+    weighted sum ``sum_s |g_s| exp(t_s)`` with ``|t_s| <= x``; up to the first ``K`` whose radius
+    reaches ``radius``.
+
+    The remainder of one weight is at most ``|t|^K e^|t| / K!`` (Lagrange), and
+    ``exp(t_s) >= e^-x``, so the bound relative to the sum is ``x^K e^(2x) / K!``.
+    """
+    radii = []
+    while not radii or radii[-1] < radius:
+        K = len(radii) + 1
+        excess = lambda log_x: K * log_x + 2 * math.exp(log_x) - math.lgamma(K + 1) + 53 * math.log(2)
+        radii.append(math.exp(optimize.brentq(excess, -800.0, 10.0)))
+    return radii
 
 
 def _cholesky(P: np.ndarray) -> np.ndarray:
@@ -271,8 +295,30 @@ class SchoolsGibbs:
                           * np.where(self._pairs[0] == self._pairs[1], 1.0, 2.0)[:, None])   # (pairs, n_f)
         # F at the weights LRT^k, k = 0, 1, 2: the residual moments of tau_proposal
         self._moment_products = np.stack([self._G @ self.lrt_values**k for k in range(3)])
+        self._init_weight_tables()
         self._prior_precision = PRIOR_PREC * np.eye(11)
         self._identity_blocks = np.tile(np.eye(3), (self.M, 1))                       # (3 M, 3)
+
+    def _init_weight_tables(self):
+        """The tables of :meth:`_weighted_products`, each with a row per weight and the columns
+        ``(G, total_by_score)``, that is the ``M n_f`` weighted products and the 144 totals.
+
+        ``_exact`` has a row per distinct score: its product with ``v = exp(phi LRT)`` is the
+        sums. ``_series`` has a row per power ``k``: the sums at the weights ``(LRT / c)^k / k!``,
+        with ``c = max|LRT|``. Since ``exp(phi LRT) = sum_k x^k (LRT / c)^k / k!`` with ``x = phi c``,
+        the sums at ``v`` are ``sum_k x^k _series[k]``: for the London data nine rows of
+        ``_series`` at the posterior's ``phi`` rather than the 70 of ``_exact``, and as few
+        for a score whose every value is distinct.
+        """
+        exact = [self._G.T, self._total_by_score]
+        self._exact = sparse.hstack(exact, format="csr") if sparse.issparse(self._G) else np.hstack(exact)
+        self._n_F = self._G.shape[0]
+        self._series_radii = _series_radii()
+        self._powers = np.arange(len(self._series_radii))
+        self._score_scale = float(np.abs(self.lrt_values).max()) or 1.0
+        basis = (self.lrt_values[:, None] / self._score_scale) ** self._powers
+        basis /= np.cumprod(np.maximum(self._powers, 1))                 # k!
+        self._series = np.ascontiguousarray(basis.T @ self._exact)
 
     # -- helpers -------------------------------------------------------------
     def precision(self, state: dict) -> np.ndarray:
@@ -306,13 +352,25 @@ class SchoolsGibbs:
 
     # -- sufficient statistics -----------------------------------------------
     def _weighted_products(self, phi: float) -> tuple[np.ndarray, np.ndarray]:
-        """The weights ``v = exp(phi LRT)`` of the distinct scores and the weighted sums of the
-        distinct products, ``F = G @ v`` (school x product, flattened); kept for the last two
-        values of ``phi`` (the current and the proposed one)."""
+        """The weighted sums of the distinct products at ``phi``, ``F = G @ v`` with ``v = exp(phi
+        LRT)`` the weights of the distinct scores (school x product, flattened), and over all pupils
+        ``v @ total_by_score`` (144); kept for the last two values of ``phi`` (the current and the
+        proposed one).
+
+        Both are one product of a row of weights with a precomputed table
+        (:meth:`_init_weight_tables`): near ``phi = 0`` the powers ``x^k`` of ``x = phi max|LRT|``
+        with the table of the Taylor series of ``exp``, as many terms as ``x`` needs (nine at
+        the London data's posterior); further out, ``v`` with the table of the sums themselves.
+        """
         cached = self._products_cache.pop(phi, None)
         if cached is None:
-            v = np.exp(phi * self.lrt_values)
-            cached = v, self._G @ v
+            x = phi * self._score_scale
+            if abs(x) <= SERIES_RADIUS:
+                terms = bisect.bisect_left(self._series_radii, abs(x)) + 1
+                out = x ** self._powers[:terms] @ self._series[:terms]
+            else:
+                out = np.exp(phi * self.lrt_values) @ self._exact
+            cached = out[:self._n_F], out[self._n_F:]
             if len(self._products_cache) == 2:
                 del self._products_cache[next(iter(self._products_cache))]   # the least recent
         self._products_cache[phi] = cached
@@ -327,7 +385,7 @@ class SchoolsGibbs:
         squared residuals is ``sum_j c_j' S_j c_j`` (:meth:`residual_sums`). The sweep reads only
         the parts it needs (:meth:`_block_stats`, :meth:`residual_sums`), never the whole matrices.
         """
-        F = self._weighted_products(phi)[1].reshape(self.M, -1)
+        F = self._weighted_products(phi)[0].reshape(self.M, -1)
         return F[:, self._S_product] * self._S_constants
 
     def residual_sums(self, state: dict):
@@ -345,7 +403,7 @@ class SchoolsGibbs:
         r = (c * self._k) @ self._u_of_d                                     # (M, n_u)
         i, i_ = self._pairs
         h = ((r.take(i, axis=1) * r.take(i_, axis=1)) @ self._pair_sum).ravel()
-        return self._moment_products @ h, lambda phi: float(self._weighted_products(phi)[1] @ h)
+        return self._moment_products @ h, lambda phi: float(self._weighted_products(phi)[0] @ h)
 
     # -- the (beta, gamma, alpha) block ----------------------------------------
     def _schur(self, state: dict):
@@ -374,9 +432,9 @@ class SchoolsGibbs:
         """What the (beta, gamma, alpha) block reads of :meth:`school_stats` at ``phi``, times
         ``w = exp(theta)``, as new arrays: per school ``Z_j' W_j [Z_j, X_j, 0, y_j]`` (M, 3, 15;
         columns 11:14, zero, are for ``-T``), and over all pupils ``[X, 0, y]' W [X, 0, y]`` (12, 12)."""
-        v, F = self._weighted_products(phi)
+        F, total = self._weighted_products(phi)
         z_rows = F.take(self._z_rows_index) * (w * self._z_rows_constants)
-        return z_rows, ((w * v) @ self._total_by_score).reshape(12, 12)
+        return z_rows, (w * total).reshape(12, 12)
 
     def location_conditional(self, state: dict) -> tuple[np.ndarray, np.ndarray]:
         """Precision ``P`` (11, 11) and canonical mean ``b`` (11) of ``g = (beta, gamma)`` given
@@ -497,11 +555,15 @@ class SchoolsGibbs:
         return mvn_from_precision(rng, *self.gamma_conditional(state))
 
     def update_T(self, rng, state):
-        """Draw ``T`` from :meth:`T_conditional`. Its scale is ``L'^-1 L^-1`` (``L`` from
-        :meth:`_T_factor`), so ``W = (L'^-1 A)(L'^-1 A)'`` with Bartlett's ``A`` is a draw: one
-        triangular solve where :func:`wishart_draw` would invert ``L`` and factor the scale again."""
+        """Draw ``T`` from :meth:`T_conditional`. Its degrees of freedom, ``3 + M``, are a whole
+        number, so ``T`` is by definition the sum of ``3 + M`` outer products ``x x'`` of
+        independent ``x ~ N(0, scale)``. The scale is ``L'^-1 L^-1`` (``L`` from :meth:`_T_factor`),
+        so the ``x`` are the columns of ``X = L'^-1 E`` with ``E`` a 3 x (3 + M) standard normal
+        matrix, and ``T = X X'``: one triangular solve and one product, where :func:`wishart_draw`
+        (Bartlett's decomposition, for any degrees of freedom) would invert ``L``, factor the
+        scale again and make a chi-squared draw per row."""
         dof, L = self._T_factor(state)
-        X = _solve_lower(L, _bartlett_factor(rng, dof, 3), transposed=True)
+        X = _solve_lower(L, rng.standard_normal((3, dof)), transposed=True)
         return X @ X.T
 
     def update_tau(self, rng, state, step: np.ndarray) -> np.ndarray:
