@@ -29,8 +29,9 @@ Two sweeps use them (``SchoolsGibbs(df, blocked=...)``):
   it needs comes from one vector-matrix product per value of ``phi`` with sums precomputed
   over each school's pupils of equal LRT score (:meth:`SchoolsGibbs.school_stats`), and near
   ``phi = 0`` over the terms of the Taylor series of ``exp(phi LRT)`` instead
-  (:meth:`SchoolsGibbs._weighted_products`), so the cost of a sweep does not grow with the
-  number of pupils: nine terms at the London data's posterior, against 70 distinct scores.
+  (:meth:`SchoolsGibbs._weighted_products`). Near ``phi = 0`` the cost of a sweep grows with the
+  number of series terms that ``phi`` needs (nine at the London data's posterior), further out with
+  the number of distinct scores (70 in the London data; one per pupil if every score differs).
 """
 
 from __future__ import annotations
