@@ -196,8 +196,8 @@ def population_quadrature(
     # The log prior density of x = log f, up to -log(sigma) (which cancels between an object's sum
     # and its normalising sum), is -(x - mu)^2 / (2 sigma^2) - x = a x^2 + b x + c: for every point
     # of the population grid and every grid frequency, one matrix product of (a, b, c) with (x^2, x, 1).
-    # Expanded, the square loses digits as sigma shrinks (a = -1 / (2 sigma^2)); on this grid (sigma
-    # above 0.0077, log f between -3.7 and 0 for chapter 3) each term moves by less than 5e-11 nats.
+    # Expanded, the square loses digits as sigma shrinks (a = -1 / (2 sigma^2)); on chapter 3's grids
+    # (sigma from 0.01, log f between -3.7 and 0) each term moves by less than 5e-11 nats.
     powers = [np.stack([x**2, x, np.ones_like(x)]) for x in np.log(grid.frequency)]     # whole grid
     kept = [(grid.log_likelihood[k, keep[k]] - grid.log_likelihood[k].max(), powers[k][:, keep[k]])
             for k in range(len(grid.objects))]
